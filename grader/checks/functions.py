@@ -1,0 +1,197 @@
+"""Check kind `function`: call a student function on fixed or freshly drawn inputs and compare
+each result with the PyTorch oracle, computed here in the grader's process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from grader.checks import feedback
+from grader.checks.base import ProbeRecord, ScoreContext, Verdict
+from grader.checks.oracles import OMIT, ORACLES, Oracle
+from grader.observe.probe import ProbeRequest
+from grader.rubric.fields import (
+    Option,
+    TableReader,
+    anything,
+    as_bool,
+    as_int,
+    as_number,
+    as_str,
+    as_table,
+    int_range,
+    list_of,
+    non_negative,
+    one_of,
+    positive,
+)
+from grader.rubric.model import CheckSpec, Rubric
+
+TENSOR_KINDS = {"matrix": 2, "tensor3": 3, "tensor4": 4, "vector": 1}
+
+NO_CASES = "give exactly one of `cases` (a list of input tables) or `random_cases` (a count)"
+MISSING_RANGES = "`random_cases` needs a `ranges` table with {names}"
+BAD_CASE = "each case is a table of {params}; required: {required}"
+
+CASE_FAILED = "{call}: expected {expected}, got {observed}."
+CASE_VALUES = ("{call}: {wrong} of {total} values differ; the first at index {index}: expected "
+               "{expected}, got {observed}.")
+CASE_RAISED = "{call} raised {error}: {message}"
+CASE_SHAPE = "{call}: expected a result of shape {expected}, got shape {observed}."
+CASE_NOT_NUMERIC = "{call}: returned {type}, which is not a number or an array of numbers."
+FORBIDDEN_USED = ("`{name}` calls {calls}, which the exercise asks you not to use: compute it "
+                  "yourself by sliding the window over the input.")
+SUMMARY_PASS = "All {total} case(s) match PyTorch{where}."
+SUMMARY_FAIL = "{failed} of {total} case(s) differ from PyTorch{where}. First failing case: {first}"
+
+
+class FunctionCheck:
+    options: Mapping[str, Option] = {
+        "function": Option("the name of the student's function", as_str),
+        "oracle": Option(f"one of {', '.join(ORACLES)}", one_of(ORACLES)),
+        "cases": Option("a list of input tables", list_of(as_table, 1), None),
+        "random_cases": Option("a positive integer", positive(as_int), None),
+        "ranges": Option("a table of name = [low, high]", as_table, {}),
+        "atol": Option("a number >= 0", non_negative(as_number), 1e-4),
+        "rtol": Option("a number >= 0", non_negative(as_number), 1e-4),
+        "forbidden": Option("a list of torch function names", list_of(as_str), ()),
+        "partial_credit": Option("a boolean", as_bool, False),
+        "trace": Option("a boolean", as_bool, True),
+        "expected": Option("an example answer (documentation only)", anything, None),
+    }
+
+    def validate(self, options: Mapping[str, Any], reader: TableReader) -> None:
+        oracle = ORACLES[options["oracle"]]
+        if (options["cases"] is None) == (options["random_cases"] is None):
+            raise reader.error("cases", NO_CASES)
+        if options["random_cases"] is not None:
+            names = set(oracle.range_names)
+            if set(options["ranges"]) != names:
+                raise reader.error("ranges", MISSING_RANGES.format(names=", ".join(sorted(names))))
+            for name, value in options["ranges"].items():
+                try:
+                    int_range(value)
+                except (ValueError, TypeError):
+                    raise reader.error("ranges", f"ranges.{name} = [low, high] with low <= high") from None
+        for case in options["cases"] or ():
+            params = {p.name for p in oracle.params}
+            required = {p.name for p in oracle.params if not p.optional}
+            if not required <= set(case) <= params:
+                raise reader.error("cases", BAD_CASE.format(
+                    params=", ".join(sorted(params)), required=", ".join(sorted(required))))
+
+    def plan(self, check: CheckSpec, rng: np.random.Generator,
+             rubric: Rubric) -> tuple[ProbeRequest, list[dict[str, Any]]]:
+        options = check.options
+        oracle = ORACLES[options["oracle"]]
+        if options["cases"] is not None:
+            cases = [dict(case) for case in options["cases"]]
+        else:
+            ranges = {name: int_range(value) for name, value in options["ranges"].items()}
+            cases = [oracle.sample(rng, ranges) for _ in range(options["random_cases"])]
+        payload = {"op": "call", "function": options["function"], "trace": options["trace"],
+                   "cases": [{"args": _encode_args(oracle, case)} for case in cases]}
+        return ProbeRequest(check.id, payload, rubric.execution.probe_timeout_s), cases
+
+    def evaluate(self, check: CheckSpec, record: ProbeRecord | None,
+                 context: ScoreContext) -> Verdict:
+        options = check.options
+        name = options["function"]
+        oracle = ORACLES[options["oracle"]]
+        signature = oracle.signature().replace(oracle.name, name, 1)
+        verdict = feedback.unobservable(record, name, signature, context)
+        if verdict is not None:
+            return verdict
+        assert record is not None and record.data is not None
+        data = record.data
+        if not data.get("callable"):
+            return Verdict.failed(feedback.NOT_CALLABLE.format(
+                name=name, type=data.get("value", {}).get("type", "?"), signature=signature))
+        where = feedback.where(name, context)
+        forbidden = _forbidden_calls(data["results"], options["forbidden"])
+        if forbidden:
+            return Verdict.failed(feedback.with_hint(
+                FORBIDDEN_USED.format(name=name, calls=", ".join(forbidden)) + where, check.hint),
+                forbidden_calls=forbidden)
+        problems = [_judge_case(oracle, name, case, result, options)
+                    for case, result in zip(record.inputs, data["results"], strict=True)]
+        failures = [p for p in problems if p is not None]
+        total = len(problems)
+        if not failures:
+            return Verdict.passed(SUMMARY_PASS.format(total=total, where=where), cases=total)
+        message = SUMMARY_FAIL.format(failed=len(failures), total=total, where=where, first=failures[0])
+        fraction = (total - len(failures)) / total if options["partial_credit"] else 0.0
+        return Verdict.failed(feedback.with_hint(message, check.hint), fraction=fraction,
+                              cases=total, failed_cases=len(failures))
+
+
+def _encode_args(oracle: Oracle, case: Mapping[str, Any]) -> list[Any]:
+    kinds = {p.name: p.kind for p in oracle.params}
+    names = [p.name for p in oracle.params]
+    encoded = []
+    for name, value in zip(names, oracle.positional_args(case), strict=False):
+        if kinds[name] in TENSOR_KINDS and value is not None:
+            value = {"__tensor__": value, "dtype": "float32"}
+        encoded.append(value)
+    return encoded
+
+
+def _describe_call(oracle: Oracle, name: str, case: Mapping[str, Any]) -> str:
+    parts = []
+    for param in oracle.params:
+        value = case.get(param.name, OMIT)
+        if value is OMIT:
+            continue
+        if param.kind in TENSOR_KINDS:
+            array = np.asarray(value, dtype=float)
+            text = feedback.format_value(array)
+            parts.append(f"{param.name}={text}" if text.startswith("[")
+                         else f"{param.name} of shape {tuple(array.shape)}")
+        else:
+            parts.append(f"{param.name}={value}")
+    return f"{name}({', '.join(parts)})"
+
+
+def _judge_case(oracle: Oracle, name: str, case: Mapping[str, Any], result: Mapping[str, Any],
+                options: Mapping[str, Any]) -> str | None:
+    """None when the student's result matches the oracle, else a sentence saying how it differs."""
+    call = _describe_call(oracle, name, case)
+    if not result["ok"]:
+        return CASE_RAISED.format(call=call, error=result["error"], message=result["message"])
+    expected = oracle.compute(dict(case))
+    value, kind = feedback.decode_output(result["output"])
+    try:
+        observed = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return CASE_NOT_NUMERIC.format(call=call, type=kind)
+    if value is None or observed.dtype == object:
+        return CASE_NOT_NUMERIC.format(call=call, type=kind)
+    expected_array = np.asarray(expected, dtype=float)
+    if oracle.returns == "int":
+        observed = observed.reshape(-1)[:1].reshape(()) if observed.size == 1 else observed
+    if observed.shape != expected_array.shape:
+        return CASE_SHAPE.format(call=call, expected=tuple(expected_array.shape),
+                                 observed=tuple(observed.shape))
+    close = np.isclose(observed, expected_array, atol=options["atol"], rtol=options["rtol"])
+    if close.all():
+        return None
+    if expected_array.ndim == 0 or feedback.is_small(expected_array):
+        return CASE_FAILED.format(call=call, expected=feedback.format_value(expected_array),
+                                  observed=feedback.format_value(observed))
+    first = tuple(int(i) for i in np.argwhere(~close)[0])
+    return CASE_VALUES.format(call=call, wrong=int((~close).sum()), total=close.size,
+                              index=list(first), expected=feedback.format_value(expected_array[first]),
+                              observed=feedback.format_value(observed[first]))
+
+
+def _forbidden_calls(results: list[Mapping[str, Any]], forbidden: tuple[str, ...]) -> list[str]:
+    called = {name for result in results for name in result.get("torch_calls", ())}
+    hits = set()
+    for name in called:
+        short = name.rsplit(".", 1)[-1]
+        for pattern in forbidden:
+            if short == pattern or name == pattern or name.endswith("." + pattern):
+                hits.add(name.replace("_VariableFunctionsClass.", "").replace("Tensor.TensorBase.", "Tensor."))
+    return sorted(hits)

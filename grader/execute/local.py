@@ -1,0 +1,221 @@
+"""Run one notebook in a fresh local kernel, cell by cell, then probe it.
+
+A failing cell does not stop the notebook. A cell past its time limit is interrupted and the next
+cell runs. When the kernel dies (or ignores an interrupt) at cell k, cells 0..k-1 are run again
+in a fresh kernel and the probes run there, so what was defined before still earns its points.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.data.sources import install_data
+from grader.errors import KernelStartError
+from grader.execute.base import CellRun, ExecutionJob, ExecutionResult, ExecutionSummary
+from grader.execute.kernel import KernelSession, start_kernel_session
+from grader.observe.probe import ProbeReply, ProbeRequest, new_nonce, parse_reply, render_probe
+
+NOTEBOOK_COPY_NAME = "submission.ipynb"
+EXCERPT_LINES = 4
+EXCERPT_CHARS = 300
+
+KERNEL_DIED_WARNING = ("The kernel died at cell {index} (exit code {code}); cells 1..{before} were "
+                       "run again in a fresh kernel to probe what they define.")
+KERNEL_STUCK_WARNING = ("Cell {index} did not stop when interrupted after its time limit; the kernel "
+                        "was killed and cells 1..{before} were run again in a fresh kernel.")
+START_FAILED = "The kernel could not be started: {error}"
+
+
+def source_excerpt(source: str) -> str:
+    lines = source.strip().splitlines()
+    excerpt = "\n".join(lines[:EXCERPT_LINES])
+    if len(lines) > EXCERPT_LINES:
+        excerpt += "\n..."
+    return excerpt[:EXCERPT_CHARS]
+
+
+def kernel_env(workdir: Path, torch_threads: int) -> dict[str, str]:
+    """The kernel's whole environment: nothing of the grader's own environment but PATH."""
+    threads = str(torch_threads)
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(workdir),
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+        "MPLBACKEND": "Agg",
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
+    }
+
+
+@dataclass
+class _Pass:
+    """The state of one pass over the notebook's cells in one kernel."""
+
+    runs: dict[int, CellRun] = field(default_factory=dict)
+    died_at: int | None = None
+    exit_code: int | None = None
+    stuck_at: int | None = None
+    notebook_timed_out: bool = False
+
+
+class LocalKernelExecutor:
+    """Each notebook in its own kernel process, in a fresh working directory that holds only
+    a copy of the notebook and `data/`."""
+
+    def run(self, job: ExecutionJob) -> ExecutionResult:
+        started = time.monotonic()
+        notebook = copy.deepcopy(job.notebook)
+        with tempfile.TemporaryDirectory(prefix=f"grader-{job.submission_id}-") as tmp:
+            workdir, runtime = Path(tmp, "work"), Path(tmp, "runtime")
+            workdir.mkdir()
+            runtime.mkdir()
+            (workdir / NOTEBOOK_COPY_NAME).write_text(_notebook_json(notebook), "utf-8")
+            install_data(workdir / "data", job.data)
+            env = kernel_env(workdir, job.torch_threads)
+            try:
+                result = self._run_in_kernels(job, notebook, workdir, runtime, env)
+            except KernelStartError as error:
+                result = _not_started(job, notebook, str(error))
+        summary = result.summary
+        result.summary = ExecutionSummary(**{**summary.__dict__,
+                                             "seconds": round(time.monotonic() - started, 3)})
+        return result
+
+    def _run_in_kernels(self, job: ExecutionJob, notebook: dict[str, Any], workdir: Path,
+                        runtime: Path, env: dict[str, str]) -> ExecutionResult:
+        limits = job.limits
+        code_cells = [i for i, c in enumerate(notebook["cells"])
+                      if c["cell_type"] == "code" and _source(c).strip()]
+        warnings: list[str] = []
+        with start_kernel_session(workdir, env, runtime, limits.kernel_start_timeout_s) as session:
+            first = self._run_cells(session, job, notebook, code_cells, record_outputs=True)
+            if first.died_at is None and first.stuck_at is None:
+                replies = self._run_probes(session, job.probes)
+                return _result(job, notebook, first, replies, warnings)
+        # The kernel died or hung at some cell: replay the cells before it, then probe.
+        broken_at = first.died_at if first.died_at is not None else first.stuck_at
+        before = [i for i in code_cells if i < broken_at]
+        template = KERNEL_DIED_WARNING if first.died_at is not None else KERNEL_STUCK_WARNING
+        # Cells are counted from 1 in messages (the JSON keeps 0-based indices).
+        warnings.append(template.format(index=broken_at + 1, code=first.exit_code,
+                                        before=max(before) + 1 if before else "(none)"))
+        with start_kernel_session(workdir, env, runtime, limits.kernel_start_timeout_s) as session:
+            replay = self._run_cells(session, job, copy.deepcopy(notebook), before,
+                                     record_outputs=False)
+            if replay.died_at is not None or replay.stuck_at is not None:
+                warnings.append("The kernel broke again while replaying; nothing could be probed.")
+                replies = {p.key: ProbeReply("kernel_died", message="the kernel died before probing")
+                           for p in job.probes}
+            else:
+                replies = self._run_probes(session, job.probes)
+        return _result(job, notebook, first, replies, warnings)
+
+    def _run_cells(self, session: KernelSession, job: ExecutionJob, notebook: dict[str, Any],
+                   indices: list[int], record_outputs: bool) -> _Pass:
+        limits = job.limits
+        state = _Pass()
+        deadline = time.monotonic() + limits.notebook_timeout_s
+        for index in indices:
+            cell = notebook["cells"][index]
+            source = _source(cell)
+            excerpt = source_excerpt(source)
+            remaining = deadline - time.monotonic()
+            broken = state.died_at is not None or state.stuck_at is not None
+            if broken or remaining <= 0:
+                state.notebook_timed_out |= remaining <= 0 and not broken
+                state.runs[index] = CellRun(index, "not_run", source_excerpt=excerpt)
+                continue
+            timeout = min(limits.cell_timeout_s, remaining)
+            outcome = session.execute(source, timeout, max_output_bytes=limits.max_cell_output_bytes)
+            if record_outputs:
+                cell["outputs"] = outcome.outputs
+                cell["execution_count"] = outcome.execution_count
+            if outcome.status == "timeout" and limits.cell_timeout_s > remaining:
+                state.notebook_timed_out = True
+            if outcome.status == "kernel_died":
+                state.died_at, state.exit_code = index, session.exit_code()
+            if outcome.kernel_stuck:
+                state.stuck_at = index
+            message = outcome.message
+            if outcome.status == "timeout":
+                message = f"the cell was still running after {timeout:.0f} s and was interrupted"
+            state.runs[index] = CellRun(
+                index=index, status=outcome.status, seconds=round(outcome.seconds, 3),
+                error=outcome.error, message=message, source_excerpt=excerpt,
+                dropped_output_bytes=outcome.dropped_output_bytes)
+        return state
+
+    def _run_probes(self, session: KernelSession,
+                    probes: tuple[ProbeRequest, ...]) -> dict[str, ProbeReply]:
+        nonce = new_nonce()  # drawn only now, after every student cell has run
+        replies: dict[str, ProbeReply] = {}
+        for request in probes:
+            if not session.is_alive():
+                replies[request.key] = ProbeReply("kernel_died", message="the kernel died while probing")
+                continue
+            code, expressions = render_probe(request, nonce)
+            outcome = session.execute(code, request.timeout_s, silent=True,
+                                      user_expressions=expressions, max_output_bytes=10_000)
+            replies[request.key] = _probe_reply(outcome, request)
+            if outcome.kernel_stuck:
+                break
+        for request in probes:
+            replies.setdefault(request.key, ProbeReply(
+                "not_run", message="the kernel stopped answering during an earlier probe"))
+        return replies
+
+
+def _probe_reply(outcome: Any, request: ProbeRequest) -> ProbeReply:
+    seconds = round(outcome.seconds, 3)
+    if outcome.status == "timeout":
+        return ProbeReply("timeout", seconds=seconds,
+                          message=f"did not finish within {request.timeout_s:g} s")
+    if outcome.status == "kernel_died":
+        return ProbeReply("kernel_died", seconds=seconds, message="the kernel died during this probe")
+    if outcome.status == "error":
+        return ProbeReply("probe_error", seconds=seconds,
+                          message=f"{outcome.error}: {outcome.message}")
+    try:
+        return ProbeReply("ok", data=parse_reply(outcome.user_expressions), seconds=seconds)
+    except (ValueError, SyntaxError) as error:
+        return ProbeReply("probe_error", seconds=seconds, message=str(error))
+
+
+def _source(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _notebook_json(notebook: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(notebook, indent=1)
+
+
+def _result(job: ExecutionJob, notebook: dict[str, Any], state: _Pass,
+            replies: dict[str, ProbeReply], warnings: list[str]) -> ExecutionResult:
+    summary = ExecutionSummary(
+        seconds=0.0, cells=tuple(state.runs[i] for i in sorted(state.runs)),
+        kernel_died=state.died_at is not None, kernel_died_at_cell=state.died_at,
+        kernel_exit_code=state.exit_code, notebook_timed_out=state.notebook_timed_out,
+        torch_threads=job.torch_threads, warnings=tuple(warnings))
+    return ExecutionResult(summary=summary, probe_replies=replies, executed_notebook=notebook)
+
+
+def _not_started(job: ExecutionJob, notebook: dict[str, Any], error: str) -> ExecutionResult:
+    message = START_FAILED.format(error=error)
+    summary = ExecutionSummary(seconds=0.0, cells=(), torch_threads=job.torch_threads,
+                               warnings=(message,))
+    replies = {p.key: ProbeReply("not_run", message=message) for p in job.probes}
+    return ExecutionResult(summary=summary, probe_replies=replies, executed_notebook=notebook)

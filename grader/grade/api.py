@@ -1,0 +1,138 @@
+"""The library calls behind the CLI: grade_batch, check_notebook, rescore."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.execute.base import Executor
+from grader.execute.registry import make_executor
+from grader.grade.submission import grade_submission
+from grader.grade.submissions import Submission, discover_submissions, extract_zip
+from grader.observe.observations import Observations
+from grader.report.model import SubmissionReport
+from grader.report.writers import SUBMISSION_DIR_FILES, write_gradebook, write_report
+from grader.rubric.load import load_rubric
+from grader.rubric.model import Rubric
+from grader.score import score_observations
+
+log = logging.getLogger(__name__)
+
+NO_OBSERVATIONS = ("No saved observations under {path}: expected <id>/observations.json files written "
+                   "by `grader grade`. Pass the --out folder of a graded batch.")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    out_dir: Path
+    reports: list[SubmissionReport]
+    gradebook: Path
+    seconds: float
+    jobs: int
+    torch_threads: int
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def plan_parallelism(jobs: int, rubric: Rubric, cores: int | None = None) -> tuple[int, int]:
+    """(jobs, torch threads per kernel) such that jobs x threads <= cores."""
+    cores = cores or available_cores()
+    if rubric.execution.torch_threads is not None:
+        threads = min(rubric.execution.torch_threads, cores)
+        return max(1, min(jobs, cores // threads)), threads
+    jobs = max(1, min(jobs, cores))
+    return jobs, max(1, cores // jobs)
+
+
+def _as_rubric(rubric: Rubric | str | Path) -> Rubric:
+    return rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+
+
+def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: str | Path,
+                jobs: int = 1, seed: int | None = None, executor: Executor | str = "local",
+                on_start: Callable[[Submission], None] | None = None,
+                on_done: Callable[[SubmissionReport], None] | None = None) -> BatchResult:
+    """Grade every submission in a folder (or .zip) into `out_dir`: a report per submission,
+    `grades.csv` for the batch. Problems of single submissions end up in their reports."""
+    rubric = _as_rubric(rubric)
+    out_dir = Path(out_dir)
+    started = time.monotonic()
+    jobs, threads = plan_parallelism(jobs, rubric)
+    runner = make_executor(executor) if isinstance(executor, str) else executor
+    with tempfile.TemporaryDirectory(prefix="grader-zip-") as unpacked:
+        source = Path(submissions)
+        if source.is_file() and source.suffix == ".zip":
+            source = extract_zip(source, Path(unpacked))
+        found = discover_submissions(source)
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+        def grade_one(submission: Submission) -> SubmissionReport:
+            if on_start:
+                on_start(submission)
+            report = grade_submission(submission, rubric, out_dir, runner, threads, seed)
+            if on_done:
+                on_done(report)
+            return report
+
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as pool:
+            reports = list(pool.map(grade_one, found))
+    gradebook = write_gradebook(out_dir, reports)
+    return BatchResult(out_dir, reports, gradebook, round(time.monotonic() - started, 2), jobs, threads)
+
+
+def check_notebook(notebook: str | Path, rubric: Rubric | str | Path | None = None,
+                   out_dir: str | Path | None = None, seed: int | None = None) -> SubmissionReport:
+    """A student's self-check: the public checks only, on one notebook."""
+    from grader.paths import default_rubric_path
+
+    full = _as_rubric(rubric if rubric is not None else default_rubric_path())
+    public = full.public_only()
+    path = Path(notebook)
+    _, threads = plan_parallelism(1, public)
+    with tempfile.TemporaryDirectory(prefix="grader-check-") as scratch:
+        target = Path(out_dir) if out_dir is not None else Path(scratch)
+        submission = Submission(path.stem, path if path.exists() else None,
+                                "" if path.exists() else f"the file {path} does not exist")
+        report = grade_submission(submission, public, target, make_executor("local"), threads, seed)
+    return report
+
+
+def rescore(reports_dir: str | Path, rubric: Rubric | str | Path) -> BatchResult:
+    """Score saved observations again with a (possibly edited) rubric; starts no kernel."""
+    from grader.errors import ObservationsError
+
+    rubric = _as_rubric(rubric)
+    reports_dir = Path(reports_dir)
+    started = time.monotonic()
+    paths = sorted(reports_dir.glob(f"*/{SUBMISSION_DIR_FILES['observations']}"))
+    if not paths:
+        raise ObservationsError(NO_OBSERVATIONS.format(path=reports_dir))
+    reports = []
+    for path in paths:
+        observations = Observations.from_json(path.read_text("utf-8"), path)
+        report = score_observations(observations, rubric)
+        report = _keep_files(report, reports_dir)
+        write_report(reports_dir, report)
+        reports.append(report)
+    gradebook = write_gradebook(reports_dir, reports)
+    return BatchResult(reports_dir, reports, gradebook, round(time.monotonic() - started, 2), 0, 0)
+
+
+def _keep_files(report: SubmissionReport, out_dir: Path) -> SubmissionReport:
+    from dataclasses import replace
+
+    folder = out_dir / report.submission
+    files = {key: f"{report.submission}/{name}" for key, name in SUBMISSION_DIR_FILES.items()
+             if (folder / name).exists()}
+    return replace(report, files=files)

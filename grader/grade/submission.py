@@ -1,0 +1,112 @@
+"""Grade one submission: plan the probes, run the notebook, save observations, score them."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from grader import __version__
+from grader.checks.base import ProbeRecord
+from grader.checks.registry import CHECK_KINDS
+from grader.errors import NotebookUnreadableError
+from grader.execute.base import ExecutionJob, Executor
+from grader.grade.notebook import locate_definitions, read_notebook
+from grader.grade.seeds import check_rng, choose_seed
+from grader.grade.submissions import Submission
+from grader.observe.observations import Observations
+from grader.observe.probe import ProbeRequest
+from grader.report.model import SubmissionReport
+from grader.report.writers import (
+    submission_files,
+    write_atomic,
+    write_executed_notebook,
+    write_report,
+)
+from grader.rubric.model import Rubric
+from grader.score import score_observations
+
+log = logging.getLogger(__name__)
+
+NAME_OPTIONS = ("function", "variable", "model_class")
+INTERNAL_ERROR = "the grader failed on this submission ({error}); see the log, and report it"
+
+
+def plan_probes(rubric: Rubric, seed: int) -> tuple[tuple[ProbeRequest, ...], dict[str, Any]]:
+    """The probes to run for a rubric and seed, and the grader-side inputs of each."""
+    requests, inputs = [], {}
+    for check in rubric.checks:
+        request, check_inputs = CHECK_KINDS[check.kind].plan(check, check_rng(seed, check.id), rubric)
+        if request is not None:
+            requests.append(request)
+            inputs[check.id] = check_inputs
+    return tuple(requests), inputs
+
+
+def grade_submission(submission: Submission, rubric: Rubric, out_dir: Path, executor: Executor,
+                     torch_threads: int, seed_override: int | None = None) -> SubmissionReport:
+    """Grade one submission and write its files; never raises for a problem of the submission."""
+    files = submission_files(out_dir, submission.id)
+    raw, read_problem = _read_bytes(submission)
+    seed = choose_seed(rubric.seed, raw, seed_override)
+    base = dict(submission=submission.id, notebook=str(submission.notebook or ""),
+                notebook_sha256=hashlib.sha256(raw).hexdigest(), rubric_sha256=rubric.sha256,
+                seed=seed, seed_policy="override" if seed_override is not None else rubric.seed.policy,
+                grader_version=__version__,
+                graded_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    try:
+        if read_problem:
+            raise NotebookUnreadableError(read_problem)
+        notebook = read_notebook(raw)
+        observations, executed = _observe(submission, notebook, rubric, executor, torch_threads,
+                                          seed, base)
+        write_executed_notebook(files["notebook"], executed)
+    except NotebookUnreadableError as error:
+        observations = Observations(status="not_run", reason=str(error), **base)
+    except Exception as error:  # noqa: BLE001 - one broken submission must not stop the batch
+        log.exception("grading %s failed", submission.id)
+        observations = Observations(status="not_run", reason=INTERNAL_ERROR.format(error=error), **base)
+    write_atomic(files["observations"], observations.to_json() + "\n")
+    report = score_observations(observations, rubric)
+    report = _with_files(report, files, out_dir)
+    write_report(out_dir, report)
+    return report
+
+
+def _observe(submission: Submission, notebook: dict[str, Any], rubric: Rubric, executor: Executor,
+             torch_threads: int, seed: int,
+             base: dict[str, Any]) -> tuple[Observations, dict[str, Any]]:
+    """Run the notebook and its probes; the observations and the executed notebook."""
+    requests, inputs = plan_probes(rubric, seed)
+    job = ExecutionJob(submission_id=submission.id, notebook=notebook, data=rubric.data,
+                       limits=rubric.execution, torch_threads=torch_threads, probes=requests)
+    result = executor.run(job)
+    names = {check.options[key] for check in rubric.checks for key in NAME_OPTIONS
+             if isinstance(check.options.get(key), str)}
+    probes = {key: ProbeRecord(inputs=inputs[key], status=reply.status, data=reply.data,
+                               message=reply.message, seconds=reply.seconds)
+              for key, reply in result.probe_replies.items()}
+    observations = Observations(status="executed", execution=result.summary,
+                                definitions=locate_definitions(notebook, sorted(names)),
+                                probes=probes, **base)
+    return observations, result.executed_notebook or notebook
+
+
+def _read_bytes(submission: Submission) -> tuple[bytes, str]:
+    """The notebook's bytes, or a reason it has none."""
+    if submission.notebook is None:
+        return b"", submission.problem
+    try:
+        return submission.notebook.read_bytes(), ""
+    except OSError as error:
+        return b"", f"the file cannot be read ({error.strerror})"
+
+
+def _with_files(report: SubmissionReport, files: dict[str, Path], out_dir: Path) -> SubmissionReport:
+    from dataclasses import replace
+
+    present = {key: str(path.relative_to(out_dir)) for key, path in files.items()
+               if key != "report" and path.exists()}
+    return replace(report, files=present)

@@ -1,0 +1,55 @@
+"""Everything observed about one submission, saved as JSON so it can be scored again later."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.checks.base import ProbeRecord
+from grader.errors import ObservationsError
+from grader.execute.base import CellRun, ExecutionSummary
+
+OBSERVATIONS_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Observations:
+    """status: executed (the notebook ran, maybe with errors) or not_run (it could not run: `reason`)."""
+
+    submission: str
+    notebook: str
+    notebook_sha256: str
+    rubric_sha256: str
+    seed: int
+    seed_policy: str
+    status: str
+    grader_version: str
+    reason: str = ""
+    execution: ExecutionSummary | None = None
+    definitions: dict[str, int] = field(default_factory=dict)
+    probes: dict[str, ProbeRecord] = field(default_factory=dict)
+    graded_at: str = ""
+    schema: int = OBSERVATIONS_SCHEMA
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, allow_nan=True)
+
+    @staticmethod
+    def from_json(text: str, source: Path | str = "<observations>") -> Observations:
+        try:
+            raw: dict[str, Any] = json.loads(text)
+            if raw.get("schema") != OBSERVATIONS_SCHEMA:
+                raise ValueError(f"schema {raw.get('schema')!r}, expected {OBSERVATIONS_SCHEMA}")
+            execution = raw.pop("execution")
+            if execution is not None:
+                cells = tuple(CellRun(**cell) for cell in execution.pop("cells"))
+                execution = ExecutionSummary(cells=cells, **{
+                    k: tuple(v) if k == "warnings" else v for k, v in execution.items()})
+            probes = {key: ProbeRecord(**record) for key, record in raw.pop("probes").items()}
+            return Observations(execution=execution, probes=probes, **raw)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            raise ObservationsError(
+                f"{source}: not a readable observations file ({error}); grade the submission "
+                f"again with `grader grade`") from None

@@ -1,0 +1,75 @@
+"""Write reports, observations, executed notebooks and the gradebook; every file atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from grader.report.model import SubmissionReport
+
+GRADEBOOK_NAME = "grades.csv"
+SUBMISSION_DIR_FILES = {"observations": "observations.json", "notebook": "executed.ipynb"}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def submission_files(out_dir: Path, submission_id: str) -> dict[str, Path]:
+    folder = out_dir / submission_id
+    return {"report": out_dir / f"{submission_id}.json",
+            **{key: folder / name for key, name in SUBMISSION_DIR_FILES.items()}}
+
+
+def write_report(out_dir: Path, report: SubmissionReport) -> Path:
+    path = submission_files(out_dir, report.submission)["report"]
+    write_atomic(path, report.to_json() + "\n")
+    return path
+
+
+def write_executed_notebook(path: Path, notebook: dict[str, Any]) -> None:
+    write_atomic(path, json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+
+
+def gradebook_rows(reports: Sequence[SubmissionReport]) -> list[dict[str, Any]]:
+    rows = []
+    for report in reports:
+        row: dict[str, Any] = {"submission": report.submission, "status": report.status}
+        row.update({task.task: task.score for task in report.tasks})
+        execution = report.execution or {}
+        row.update({
+            "total": report.score,
+            "max_score": report.max_score,
+            "percent": round(100 * report.score / report.max_score, 1) if report.max_score else 0.0,
+            "failed_cells": len(execution.get("failed_cells", [])),
+            "timed_out_cells": len(execution.get("timed_out_cells", [])),
+            "kernel_died": bool(execution.get("kernel_died", False)),
+            "seconds": execution.get("seconds", 0.0),
+            "seed": report.seed,
+            "reason": report.reason,
+        })
+        rows.append(row)
+    return rows
+
+
+def write_gradebook(out_dir: Path, reports: Sequence[SubmissionReport]) -> Path:
+    """`grades.csv`: one row per submission, a column per task, the total and a status column."""
+    import pandas as pd
+
+    frame = pd.DataFrame(gradebook_rows(sorted(reports, key=lambda r: r.submission)))
+    path = out_dir / GRADEBOOK_NAME
+    write_atomic(path, frame.to_csv(index=False))
+    return path
