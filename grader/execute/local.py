@@ -87,6 +87,8 @@ class LocalKernelExecutor:
                 result = self._run_in_kernels(job, notebook, workdir, runtime, env)
             except KernelStartError as error:
                 result = _not_started(job, notebook, str(error))
+            finally:
+                _close_event_loop()
         summary = result.summary
         result.summary = ExecutionSummary(**{**summary.__dict__,
                                              "seconds": round(time.monotonic() - started, 3)})
@@ -174,6 +176,16 @@ class LocalKernelExecutor:
             replies.setdefault(request.key, ProbeReply(
                 "not_run", message="the kernel stopped answering during an earlier probe"))
         return replies
+
+
+def _close_event_loop() -> None:
+    """jupyter_client's blocking calls run on an event loop per thread; close it so a worker
+    thread leaves no loop (and its sockets) behind. A later call creates a fresh one."""
+    from jupyter_core.utils import ensure_event_loop
+
+    loop = ensure_event_loop()
+    if not loop.is_running():
+        loop.close()
 
 
 def _probe_reply(outcome: Any, request: ProbeRequest) -> ProbeReply:

@@ -26,12 +26,17 @@ class Submission:
 
 
 def _visible(path: Path) -> bool:
-    return not path.name.startswith((".", "_"))
+    return not _hidden_name(path.name)
+
+
+def _hidden_name(name: str) -> bool:
+    return name.startswith((".", "_"))
 
 
 def _notebooks_in(folder: Path) -> list[Path]:
+    """Notebooks anywhere under `folder`, skipping hidden folders such as .ipynb_checkpoints."""
     return sorted(p for p in folder.rglob("*.ipynb")
-                  if ".ipynb_checkpoints" not in p.parts and all(_visible(q) for q in p.relative_to(folder).parts))
+                  if not any(_hidden_name(part) for part in p.relative_to(folder).parts))
 
 
 def discover_submissions(path: Path) -> list[Submission]:
