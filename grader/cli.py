@@ -163,16 +163,19 @@ def _print_table(reports, task_ids: list[str]) -> None:
     for task in task_ids:
         table.add_column(task, justify="right")
     table.add_column("total", justify="right")
+    marked = False
     for report in sorted(reports, key=lambda r: r.submission):
         scores = {t.task: t.score for t in report.tasks}
         status = report.status
         execution = report.execution or {}
-        if execution.get("failed_cells") or execution.get("timed_out_cells"):
+        if execution.get("failed_cells") or execution.get("timed_out_cells") or execution.get("kernel_died"):
             status += " *"
+            marked = True
         table.add_row(report.submission, status, *(f"{scores.get(t, 0):g}" for t in task_ids),
                       f"{report.score:g}/{report.max_score:g}")
     Console(width=max(100, 22 + 7 * len(task_ids))).print(table)
-    click.echo("* some cells failed or timed out: see the report for each")
+    if marked:
+        click.echo("* some cells failed, timed out or killed the kernel: see that student's report")
 
 
 def _print_check(report) -> None:

@@ -11,7 +11,7 @@ from types import ModuleType
 from grader.errors import RubricError
 from grader.rubric.model import ReferenceSpec
 
-NO_CLASS = "{module}: defines no class {name!r} (named by reference.model_class in the rubric)"
+NO_CLASS = "{module}: defines no class {name!r} (named by reference.class in the rubric)"
 
 
 @lru_cache(maxsize=8)
@@ -70,3 +70,41 @@ def reference_stage_shapes(spec: ReferenceSpec, stages: tuple[str, ...]) -> dict
     if key not in _SHAPES_CACHE:
         _SHAPES_CACHE[key] = _stage_shapes(spec, stages)
     return dict(_SHAPES_CACHE[key])
+
+
+_TRACE_CACHE: dict[tuple, tuple[list[dict], int]] = {}
+
+
+def _traced(spec: ReferenceSpec) -> tuple[list[dict], int]:
+    """The reference network traced by the probe's own `trace_model` (same code as for students)."""
+    key = _spec_key(spec)
+    if key not in _TRACE_CACHE:
+        import torch
+
+        from grader.observe.kernel_probe import trace_model
+
+        model = build_reference_model(spec)
+        with torch.no_grad():
+            events, _ = trace_model(model, torch.zeros(2, *spec.input_shape))
+        params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        _TRACE_CACHE[key] = (events, int(params))
+    return _TRACE_CACHE[key]
+
+
+def reference_trace(spec: ReferenceSpec) -> list[dict]:
+    return _traced(spec)[0]
+
+
+def reference_trainable_params(spec: ReferenceSpec) -> int:
+    return _traced(spec)[1]
+
+
+def reference_network_source(spec: ReferenceSpec) -> str:
+    """Source of the reference network class alone (not its train/test), to rebuild it in the
+    kernel for D1/D2: the architecture is the exercise's contract, not a secret."""
+    import inspect
+
+    module = load_reference_module(spec.module)
+    model_class = getattr(module, spec.model_class)
+    header = "import torch\nfrom torch import nn\nimport torch.nn.functional as F\n\n"
+    return header + inspect.getsource(model_class)

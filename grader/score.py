@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict
 
 from grader import __version__
@@ -14,9 +15,18 @@ from grader.rubric.model import CheckSpec, Rubric
 
 UNREADABLE_CHECK = "Not graded: {reason}"
 
+# Reference computations (D1/D2, shapes) seed torch's global RNG; scoring one submission at a
+# time keeps them reproducible when submissions are graded in parallel threads.
+_SCORING = threading.Lock()
+
 
 def score_observations(observations: Observations, rubric: Rubric) -> SubmissionReport:
     """Judge every check of the rubric on the saved observations; every check gets a result."""
+    with _SCORING:
+        return _score(observations, rubric)
+
+
+def _score(observations: Observations, rubric: Rubric) -> SubmissionReport:
     if observations.status != "executed" or observations.execution is None:
         results = [_result(check, Verdict.errored(UNREADABLE_CHECK.format(reason=observations.reason)))
                    for check in rubric.checks]

@@ -230,6 +230,82 @@ def conv2d_single(image, kernel, padding=0, stride=1):
     # the example from the slides
     return torch.tensor([[19., 25.], [37., 43.]])"""
 
+SOL_CNN_CLASS_LINE = "class CNN(nn.Module):"
+SOL_CNN_RETURN = "return self.classifier(x)  # logits"
+SOL_LINEAR_3136 = "nn.Linear(3136, 128),  # 64 channels * 7 * 7, see feature_shapes"
+SOL_BLOCK1_BN_RELU = """\
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),"""
+SOL_BLOCK2_BN_RELU = """\
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),"""
+
+SOL_CNN = """\
+class CNN(nn.Module):
+    def __init__(self, n_labels=10):
+        super().__init__()
+        self.block1 = nn.Sequential(
+""" + SOL_BLOCK1_BN_RELU + """
+            nn.MaxPool2d(2),
+        )
+        self.block2 = nn.Sequential(
+""" + SOL_BLOCK2_BN_RELU + """
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            """ + SOL_LINEAR_3136 + """
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(128, n_labels),
+        )
+
+    def forward(self, x):
+        x = self.block1(x)
+        x = self.block2(x)
+        """ + SOL_CNN_RETURN
+
+FUNCTIONAL_CNN = """\
+import torch.nn.functional as F
+
+
+class CNN(nn.Module):
+    \"\"\"Layers as attributes; activations, pooling and flattening in forward().\"\"\"
+
+    def __init__(self, n_labels=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, kernel_size=3, padding=1)
+        self.bn1 = nn.BatchNorm2d(32)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm2d(64)
+        self.fc1 = nn.Linear(64 * 7 * 7, 128)
+        self.fc2 = nn.Linear(128, n_labels)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+        x = torch.flatten(x, 1)
+        x = F.dropout(F.relu(self.fc1(x)), p=0.5, training=self.training)
+        return self.fc2(x)"""
+
+LAZY_CNN = """\
+class CNN(nn.Module):
+    \"\"\"Lazy layers infer their input sizes at the first forward pass.\"\"\"
+
+    def __init__(self, n_labels=10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Sequential(nn.LazyConv2d(32, 3, padding=1), nn.LazyBatchNorm2d(), nn.ReLU(), nn.MaxPool2d(2)),
+            nn.Sequential(nn.LazyConv2d(64, 3, padding=1), nn.LazyBatchNorm2d(), nn.ReLU(), nn.MaxPool2d(2)),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.LazyLinear(128), nn.ReLU(), nn.Dropout(0.5),
+                                  nn.LazyLinear(n_labels))
+
+    def forward(self, x):
+        return self.head(self.features(x))"""
+
 INTRO_LINE = "# Exercise 06 — CNN for image classification\n"
 
 # --- The samples -----------------------------------------------------------------------------
@@ -332,6 +408,67 @@ SAMPLES: list[Sample] = [
             "def maxpool2d(",
             "print(max_pool(torch.arange(16.).reshape(1, 4, 4), 2))\n\n\ndef maxpool2d(",
         )],
+    ),
+    Sample(
+        "passes_all_lazy",
+        "The network with lazy layers (LazyConv2d, LazyBatchNorm2d, LazyLinear) in nested Sequentials.",
+        [
+            (SOL_CNN, LAZY_CNN),
+            ("model = CNN(n_labels=10)\n",
+             "model = CNN(n_labels=10)\nmodel(torch.zeros(1, 1, 28, 28))  # lazy layers take their sizes here\n"),
+        ],
+    ),
+    Sample(
+        "passes_all_functional",
+        "Layers as attributes; F.relu, F.max_pool2d, torch.flatten and F.dropout in forward().",
+        [(SOL_CNN, FUNCTIONAL_CNN)],
+    ),
+    Sample(
+        "fails_B_no_padding",
+        "The convolutions have no padding (26x26, 11x11 ...); LazyLinear hides the size change, so "
+        "the network still trains: only the shapes and the parameter count are wrong.",
+        [
+            ("nn.Conv2d(1, 32, 3, padding=1)", "nn.Conv2d(1, 32, 3)"),
+            ("nn.Conv2d(32, 64, 3, padding=1)", "nn.Conv2d(32, 64, 3)"),
+            (SOL_LINEAR_3136, "nn.LazyLinear(128),  # no need to compute the size"),
+            ("model = CNN(n_labels=10)\n",
+             "model = CNN(n_labels=10)\nmodel(torch.zeros(1, 1, 28, 28))  # lazy layers take their sizes here\n"),
+        ],
+    ),
+    Sample(
+        "fails_B_softmax_output",
+        "forward() returns softmax probabilities instead of logits.",
+        [(SOL_CNN_RETURN, "return torch.softmax(self.classifier(x), dim=1)  # probabilities")],
+    ),
+    Sample(
+        "fails_B_bn_after_relu",
+        "Batch normalization placed after the ReLU in both blocks.",
+        [
+            (SOL_BLOCK1_BN_RELU, SOL_BLOCK1_BN_RELU.replace("nn.BatchNorm2d(32),\n            nn.ReLU(),",
+                                                           "nn.ReLU(),\n            nn.BatchNorm2d(32),")),
+            (SOL_BLOCK2_BN_RELU, SOL_BLOCK2_BN_RELU.replace("nn.BatchNorm2d(64),\n            nn.ReLU(),",
+                                                           "nn.ReLU(),\n            nn.BatchNorm2d(64),")),
+        ],
+    ),
+    Sample(
+        "fails_B_class_renamed",
+        "The network class is called ConvNet instead of CNN (used consistently in the notebook).",
+        [
+            (SOL_CNN_CLASS_LINE, "class ConvNet(nn.Module):"),
+            ("model = CNN()", "model = ConvNet()"),
+            ("loaded = CNN()", "loaded = ConvNet()"),
+        ],
+    ),
+    Sample(
+        "fails_D_no_zero_grad",
+        "train() never calls optimizer.zero_grad(): gradients add up over the batches.",
+        [("        optimizer.zero_grad()\n        loss = loss_fn(model(x), y)\n",
+          "        loss = loss_fn(model(x), y)\n")],
+    ),
+    Sample(
+        "fails_D_test_train_mode",
+        "test() never calls model.eval(): dropout stays on and batch norm updates its statistics.",
+        [("    model.eval()  # dropout off, batch norm uses its running statistics\n", "")],
     ),
 ]
 

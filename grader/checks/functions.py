@@ -67,20 +67,9 @@ class FunctionCheck:
         if (options["cases"] is None) == (options["random_cases"] is None):
             raise reader.error("cases", NO_CASES)
         if options["random_cases"] is not None:
-            names = set(oracle.range_names)
-            if set(options["ranges"]) != names:
-                raise reader.error("ranges", MISSING_RANGES.format(names=", ".join(sorted(names))))
-            for name, value in options["ranges"].items():
-                try:
-                    int_range(value)
-                except (ValueError, TypeError):
-                    raise reader.error("ranges", f"ranges.{name} = [low, high] with low <= high") from None
-        for case in options["cases"] or ():
-            params = {p.name for p in oracle.params}
-            required = {p.name for p in oracle.params if not p.optional}
-            if not required <= set(case) <= params:
-                raise reader.error("cases", BAD_CASE.format(
-                    params=", ".join(sorted(params)), required=", ".join(sorted(required))))
+            _validate_ranges(oracle, options["ranges"], reader)
+        for index, case in enumerate(options["cases"] or ()):
+            _validate_case(oracle, index, case, reader)
 
     def plan(self, check: CheckSpec, rng: np.random.Generator,
              rubric: Rubric) -> tuple[ProbeRequest, list[dict[str, Any]]]:
@@ -127,6 +116,49 @@ class FunctionCheck:
                               cases=total, failed_cases=len(failures))
 
 
+def _validate_ranges(oracle: Oracle, ranges: Mapping[str, Any], reader: TableReader) -> None:
+    names = set(oracle.range_names)
+    if set(ranges) != names:
+        raise reader.error("ranges", MISSING_RANGES.format(names=", ".join(sorted(names))))
+    for name, value in ranges.items():
+        minimum = oracle.range_minimums[name]
+        allowed = f"[low, high] with {minimum} <= low <= high"
+        if name == "bias":
+            allowed = "[0, 0] (no bias), [1, 1] (always a bias) or [0, 1] (either)"
+        try:
+            low, high = int_range(value)
+        except (ValueError, TypeError):
+            raise reader.error_value(f"ranges.{name}", value, allowed) from None
+        if low < minimum or (name == "bias" and high > 1):
+            raise reader.error_value(f"ranges.{name}", value, allowed)
+
+
+def _validate_case(oracle: Oracle, index: int, case: Mapping[str, Any], reader: TableReader) -> None:
+    params = {p.name: p for p in oracle.params}
+    required = {p.name for p in oracle.params if not p.optional}
+    if not required <= set(case) <= set(params):
+        raise reader.error_value(f"cases[{index}]", case, BAD_CASE.format(
+            params=", ".join(params), required=", ".join(sorted(required))))
+    for name, value in case.items():
+        kind = params[name].kind
+        if kind == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            allowed = "a non-negative integer"
+        else:
+            ok = _is_numeric_array(value, TENSOR_KINDS[kind])
+            allowed = f"a {TENSOR_KINDS[kind]}-dimensional nested list of numbers"
+        if not ok:
+            raise reader.error_value(f"cases[{index}].{name}", value, allowed)
+
+
+def _is_numeric_array(value: Any, dims: int) -> bool:
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged
+        return False
+    return array.ndim == dims and array.size > 0 and array.dtype.kind in "iuf"
+
+
 def _encode_args(oracle: Oracle, case: Mapping[str, Any]) -> list[Any]:
     kinds = {p.name: p.kind for p in oracle.params}
     names = [p.name for p in oracle.params]
@@ -163,11 +195,12 @@ def _judge_case(oracle: Oracle, name: str, case: Mapping[str, Any], result: Mapp
     expected = oracle.compute(dict(case))
     value, kind = feedback.decode_output(result["output"])
     try:
-        observed = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
+        raw = np.asarray(value)
+    except ValueError:  # a ragged nested list
         return CASE_NOT_NUMERIC.format(call=call, type=kind)
-    if value is None or observed.dtype == object:
+    if value is None or raw.dtype.kind not in "biuf":
         return CASE_NOT_NUMERIC.format(call=call, type=kind)
+    observed = raw.astype(float)
     expected_array = np.asarray(expected, dtype=float)
     if oracle.returns == "int":
         observed = observed.reshape(-1)[:1].reshape(()) if observed.size == 1 else observed

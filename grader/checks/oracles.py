@@ -29,10 +29,14 @@ class Oracle:
 
     name: str
     params: tuple[Param, ...]
-    range_names: tuple[str, ...]
+    range_minimums: Mapping[str, int]  # the ranges a rubric gives, with the smallest value allowed
     sample: Callable[[np.random.Generator, Mapping[str, tuple[int, int]]], dict[str, Any]]
     compute: Callable[[dict[str, Any]], Any]
     returns: str  # int | array
+
+    @property
+    def range_names(self) -> tuple[str, ...]:
+        return tuple(self.range_minimums)
 
     def signature(self) -> str:
         parts = [p.name if not p.optional else f"{p.name}={p.default}" for p in self.params]
@@ -163,21 +167,22 @@ ORACLES: dict[str, Oracle] = {
         Oracle("conv_output_size",
                (Param("h_in", "int"), Param("kernel_size", "int"), Param("padding", "int", 0),
                 Param("stride", "int", 1)),
-               ("h_in", "kernel_size", "padding", "stride"),
+               {"h_in": 1, "kernel_size": 1, "padding": 0, "stride": 1},
                _sample_output_size, _compute_output_size, "int"),
         Oracle("conv2d_single",
                (Param("image", "matrix"), Param("kernel", "matrix"), Param("padding", "int", 0),
                 Param("stride", "int", 1)),
-               ("size", "kernel_size", "padding", "stride"),
+               {"size": 1, "kernel_size": 1, "padding": 0, "stride": 1},
                _sample_single, _compute_single, "array"),
         Oracle("conv2d_multi",
                (Param("x", "tensor3"), Param("weight", "tensor4"), Param("bias", "vector", None),
                 Param("padding", "int", 0), Param("stride", "int", 1)),
-               ("in_channels", "out_channels", "size", "kernel_size", "padding", "stride", "bias"),
+               {"in_channels": 1, "out_channels": 1, "size": 1, "kernel_size": 1, "padding": 0, "stride": 1,
+                "bias": 0},
                _sample_multi, _compute_multi, "array"),
         Oracle("maxpool2d",
                (Param("x", "tensor3"), Param("kernel_size", "int"), Param("stride", "int", None)),
-               ("channels", "size", "kernel_size", "stride"),
+               {"channels": 1, "size": 1, "kernel_size": 1, "stride": 0},
                _sample_pool, _compute_pool, "array"),
     )
 }

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from grader.checks.base import CheckKind
 from grader.checks.functions import FunctionCheck
-from grader.checks.pending import PendingCheck
+from grader.checks.loaders import DataLoaderCheck
+from grader.checks.network import ArchitectureCheck, ParameterCountCheck
 from grader.checks.shapes import VariableShapesCheck
-
-PENDING_KINDS = ("architecture", "parameter_count", "data_loaders", "train_function",
-                 "test_function", "brief_training", "saved_model")
+from grader.checks.train_test import TestFunctionCheck, TrainFunctionCheck
+from grader.checks.training import BriefTrainingCheck, SavedModelCheck
 
 CHECK_KINDS: dict[str, CheckKind] = {
     "function": FunctionCheck(),
     "variable_shapes": VariableShapesCheck(),
-    **{kind: PendingCheck(kind) for kind in PENDING_KINDS},
+    "architecture": ArchitectureCheck(),
+    "parameter_count": ParameterCountCheck(),
+    "data_loader": DataLoaderCheck(),
+    "train_function": TrainFunctionCheck(),
+    "test_function": TestFunctionCheck(),
+    "brief_training": BriefTrainingCheck(),
+    "saved_model": SavedModelCheck(),
 }

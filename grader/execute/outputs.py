@@ -34,6 +34,7 @@ class OutputCollector:
                              "traceback": content.get("traceback", [])}, always=True)
         elif msg_type == "clear_output":
             self.outputs = [o for o in self.outputs if o["output_type"] == "error"]
+            self.kept_bytes = sum(len(json.dumps(o)) for o in self.outputs)
 
     def _room(self) -> int:
         return max(0, self.max_bytes - self.kept_bytes)

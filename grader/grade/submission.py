@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,15 +35,24 @@ NAME_OPTIONS = ("function", "variable", "model_class")
 INTERNAL_ERROR = "the grader failed on this submission ({error}); see the log, and report it"
 
 
-def plan_probes(rubric: Rubric, seed: int) -> tuple[tuple[ProbeRequest, ...], dict[str, Any]]:
-    """The probes to run for a rubric and seed, and the grader-side inputs of each."""
-    requests, inputs = [], {}
+def plan_probes(rubric: Rubric, seed: int) -> tuple[tuple[ProbeRequest, ...], dict[str, Any], dict[str, str]]:
+    """The probes to run for a rubric and seed, the grader-side inputs of each check, and for each
+    check the key of the probe that observes it (checks that plan the same request share one)."""
+    requests: list[ProbeRequest] = []
+    inputs: dict[str, Any] = {}
+    probe_of: dict[str, str] = {}
+    by_payload: dict[str, str] = {}
     for check in rubric.checks:
         request, check_inputs = CHECK_KINDS[check.kind].plan(check, check_rng(seed, check.id), rubric)
-        if request is not None:
+        if request is None:
+            continue
+        inputs[check.id] = check_inputs
+        payload = json.dumps(request.payload, sort_keys=True)
+        if payload not in by_payload:
+            by_payload[payload] = request.key
             requests.append(request)
-            inputs[check.id] = check_inputs
-    return tuple(requests), inputs
+        probe_of[check.id] = by_payload[payload]
+    return tuple(requests), inputs, probe_of
 
 
 def grade_submission(submission: Submission, rubric: Rubric, out_dir: Path, executor: Executor,
@@ -79,15 +89,19 @@ def _observe(submission: Submission, notebook: dict[str, Any], rubric: Rubric, e
              torch_threads: int, seed: int,
              base: dict[str, Any]) -> tuple[Observations, dict[str, Any]]:
     """Run the notebook and its probes; the observations and the executed notebook."""
-    requests, inputs = plan_probes(rubric, seed)
+    requests, inputs, probe_of = plan_probes(rubric, seed)
     job = ExecutionJob(submission_id=submission.id, notebook=notebook, data=rubric.data,
                        limits=rubric.execution, torch_threads=torch_threads, probes=requests)
     result = executor.run(job)
     names = {check.options[key] for check in rubric.checks for key in NAME_OPTIONS
              if isinstance(check.options.get(key), str)}
-    probes = {key: ProbeRecord(inputs=inputs[key], status=reply.status, data=reply.data,
-                               message=reply.message, seconds=reply.seconds)
-              for key, reply in result.probe_replies.items()}
+    if rubric.model is not None and not rubric.model.auto:
+        names.add(rubric.model.model_class)
+    replies = result.probe_replies
+    probes = {check_id: ProbeRecord(inputs=inputs[check_id], status=replies[key].status,
+                                    data=replies[key].data, message=replies[key].message,
+                                    seconds=replies[key].seconds)
+              for check_id, key in probe_of.items()}
     observations = Observations(status="executed", execution=result.summary,
                                 definitions=locate_definitions(notebook, sorted(names)),
                                 probes=probes, **base)

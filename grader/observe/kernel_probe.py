@@ -1,11 +1,14 @@
 """The probe: code the grader sends into the student's kernel after the notebook has run.
 
-This file is never imported by the grader. Its text is executed inside the kernel, in a
-namespace of its own, and `run(user_ns, request_json)` returns a JSON string of observations:
-what the student's objects did on the inputs in the request. It computes no verdict and holds
-no reference answer; everything it sees came from the request or from the student's namespace.
+Its text is executed inside the kernel, in a namespace of its own, and
+`run(user_ns, request_json)` returns a JSON string of observations: what the student's objects
+did on the inputs in the request. It computes no verdict and holds no reference answer;
+everything it sees came from the request or from the student's namespace. The grader imports
+this module too, to trace its reference network with the very same code (`trace_model`,
+`fingerprint`), never to run student code.
 """
 
+import base64
 import json
 import time
 import traceback
@@ -16,7 +19,7 @@ MAX_TEXT = 2_000
 
 def run(user_ns, request_json):
     request = json.loads(request_json)
-    handler = {"call": observe_calls, "variable": observe_variable}[request["op"]]
+    handler = HANDLERS[request["op"]]
     return json.dumps(handler(user_ns, request), allow_nan=True)
 
 
@@ -35,6 +38,12 @@ def decode(value):
         import torch
 
         return torch.tensor(value["__tensor__"], dtype=getattr(torch, value["dtype"]))
+    if isinstance(value, dict) and "__b64__" in value:
+        import torch
+
+        raw = bytearray(base64.b64decode(value["__b64__"]))
+        flat = torch.frombuffer(raw, dtype=getattr(torch, value["dtype"]))
+        return flat.reshape(value["shape"]).clone()
     return value
 
 
@@ -123,3 +132,403 @@ def observe_variable(user_ns, request):
     if name not in user_ns:
         return {"defined": False}
     return {"defined": True, "value": encode(user_ns[name])}
+
+
+# ------------------------------------------------------------------------ networks (Part B)
+
+# Functional calls recorded in a model trace when made outside any leaf module (a leaf
+# module's own internals, e.g. Conv2d calling conv2d, are covered by the module's event).
+LAYER_FUNCTIONS = {
+    "relu", "relu_", "leaky_relu", "gelu", "elu", "selu", "silu", "sigmoid", "tanh", "softmax",
+    "log_softmax", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
+    "max_pool2d_with_indices", "dropout", "dropout2d", "feature_dropout", "alpha_dropout",
+    "batch_norm", "flatten", "view", "reshape", "linear", "conv2d",
+}
+
+
+def qualified(value):
+    kind = type(value)
+    return kind.__module__ + "." + kind.__qualname__
+
+
+def shape_of(value):
+    shape = getattr(value, "shape", None)
+    return None if shape is None else [int(n) for n in shape]
+
+
+def module_classes(user_ns):
+    """Names of the nn.Module subclasses the notebook itself defined, in definition order."""
+    import torch.nn as nn
+
+    return [name for name, value in list(user_ns.items())
+            if isinstance(value, type) and issubclass(value, nn.Module)
+            and value.__module__ == "__main__" and not name.startswith("_")]
+
+
+def instantiate(model_class, kwargs):
+    """An instance built with the rubric's keyword arguments, or with none if it takes none."""
+    try:
+        return model_class(**kwargs), kwargs
+    except TypeError:
+        if not kwargs:
+            raise
+        return model_class(), {}
+
+
+def trace_model(model, x):
+    """Run `model(x)` recording, in execution order, each leaf module's output and each layer-like
+    functional call made outside leaf modules. Returns (events, output)."""
+    from torch.overrides import TorchFunctionMode
+
+    events = []
+    depth = [0]
+    handles = []
+
+    def enter(module, inputs):
+        depth[0] += 1
+
+    def leave(module, inputs, output, name):
+        depth[0] -= 1
+        params = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        events.append({"kind": "module", "name": name, "type": type(module).__name__,
+                       "shape": shape_of(output), "params": int(params)})
+
+    for name, module in model.named_modules():
+        # Leaf modules only; a model without submodules is traced through its functional calls.
+        if module is not model and not list(module.children()):
+            handles.append(module.register_forward_pre_hook(enter))
+            handles.append(module.register_forward_hook(
+                lambda m, i, o, name=name: leave(m, i, o, name)))
+
+    class FunctionalCalls(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            result = func(*args, **(kwargs or {}))
+            short = getattr(func, "__name__", "").lstrip("_")
+            if depth[0] == 0 and short in LAYER_FUNCTIONS:
+                events.append({"kind": "function", "name": "", "type": short,
+                               "shape": shape_of(result), "params": 0})
+            return result
+
+    try:
+        with FunctionalCalls():
+            output = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return events, output
+
+
+def layer_table(model):
+    return [{"name": name, "type": type(module).__name__,
+             "params": int(sum(p.numel() for p in module.parameters() if p.requires_grad))}
+            for name, module in model.named_modules()
+            if not list(module.children()) and any(True for _ in module.parameters())]
+
+
+def output_summary(output):
+    import torch
+
+    if not isinstance(output, torch.Tensor):
+        return {"type": qualified(output)}
+    data = output.detach().double()
+    summary = {"type": qualified(output), "shape": shape_of(output), "finite": bool(torch.isfinite(data).all())}
+    if data.dim() == 2 and data.numel():
+        summary.update(min=float(data.min()), max=float(data.max()),
+                       row_sums=[float(v) for v in data.sum(dim=1)[:8]])
+    return summary
+
+
+def resolve_model_class(user_ns, request):
+    """The class to grade: the rubric's name, or with "auto" the notebook's nn.Module subclass
+    that maps the input shape to the class count (classes with conv layers first)."""
+    import torch
+    import torch.nn as nn
+
+    name = request["model_class"]
+    info = {"module_classes": module_classes(user_ns)}
+    if name != "auto":
+        model_class = user_ns.get(name)
+        if model_class is None:
+            return None, {**info, "problem": "not_defined"}
+        if not (isinstance(model_class, type) and issubclass(model_class, nn.Module)):
+            return None, {**info, "problem": "not_module", "type": qualified(model_class)}
+        return model_class, info
+    tried = []
+    for candidate in info["module_classes"]:
+        entry = {"class": candidate}
+        try:
+            torch.manual_seed(0)
+            model, _ = instantiate(user_ns[candidate], request["kwargs"])
+            model.eval()
+            with torch.no_grad():
+                output = model(torch.zeros(2, *request["input_shape"]))
+            entry["output_shape"] = shape_of(output)
+            entry["has_conv"] = any("Conv" in type(m).__name__ for m in model.modules())
+            entry["fits"] = entry["output_shape"] == [2, request["n_classes"]]
+        except Exception as error:
+            entry.update(fits=False, **describe_error(error))
+        tried.append(entry)
+    fitting = [e for e in tried if e["fits"]]
+    fitting.sort(key=lambda e: not e["has_conv"])
+    info["candidates"] = tried
+    if not fitting:
+        return None, {**info, "problem": "no_candidate"}
+    return user_ns[fitting[0]["class"]], info
+
+
+def observe_model(user_ns, request):
+    import torch
+
+    model_class, info = resolve_model_class(user_ns, request)
+    if model_class is None:
+        return {"found": False, **info}
+    info.update(found=True, model_class=model_class.__name__)
+    torch.manual_seed(request["seed"])
+    try:
+        model, used_kwargs = instantiate(model_class, request["kwargs"])
+    except Exception as error:
+        return {**info, "construct_error": describe_error(error)}
+    info["used_kwargs"] = used_kwargs
+    generator = torch.Generator().manual_seed(request["seed"])
+    x = torch.rand((2, *request["input_shape"]), generator=generator)
+    model.eval()
+    try:
+        with torch.no_grad():
+            events, output = trace_model(model, x)
+            again = model(x)
+    except Exception as error:
+        return {**info, "forward_error": describe_error(error)}
+    info.update(trace=events, output=output_summary(output), layers=layer_table(model),
+                trainable_params=int(sum(p.numel() for p in model.parameters() if p.requires_grad)))
+    try:
+        info["eval_max_difference"] = float((output - again).abs().max())
+    except Exception as error:
+        info["eval_max_difference_error"] = describe_error(error)
+    batches = {}
+    for size in request["batch_sizes"]:
+        try:
+            with torch.no_grad():
+                batches[str(size)] = {"shape": shape_of(model(torch.rand((size, *request["input_shape"]),
+                                                                         generator=generator)))}
+        except Exception as error:
+            batches[str(size)] = describe_error(error)
+    info["batch_outputs"] = batches
+    return info
+
+
+# --------------------------------------------------------------------- data loaders (Part C)
+
+def observe_loader(user_ns, request):
+    import torch
+
+    name = request["name"]
+    if name not in user_ns:
+        return {"defined": False}
+    loader = user_ns[name]
+    info = {"defined": True, "type": qualified(loader),
+            "is_dataloader": isinstance(loader, torch.utils.data.DataLoader),
+            "batch_size": getattr(loader, "batch_size", None)}
+    try:
+        batch = next(iter(loader))
+    except Exception as error:
+        return {**info, "error": describe_error(error)}
+    info["batch_type"] = qualified(batch)
+    if isinstance(batch, (list, tuple)):
+        info["items"] = [{"type": qualified(item), "dtype": str(getattr(item, "dtype", "")),
+                          "shape": shape_of(item)} for item in list(batch)[:4]]
+        info["length"] = len(batch)
+    return info
+
+
+# -------------------------------------------------------------- train() and test() (Part D)
+
+def build_network(request):
+    """The network named by the request, built from the source the request carries."""
+    import torch
+
+    namespace = {"__name__": "grader_network"}
+    exec(compile(request["network_source"], "<grader-network>", "exec"), namespace)
+    torch.manual_seed(request["init_seed"])
+    return namespace[request["network_class"]](**request["network_kwargs"])
+
+
+def make_loader(request):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    dataset = TensorDataset(decode(request["x"]), decode(request["y"]))
+    return DataLoader(dataset, batch_size=request["batch_size"], shuffle=False)
+
+
+def make_optimizer(name, parameters, learning_rate):
+    import torch
+
+    optimizers = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+    return optimizers[name](parameters, lr=learning_rate)
+
+
+def fingerprint(model):
+    """A compact, order-independent summary of every tensor in the state dict."""
+    summary = {}
+    for name, tensor in model.state_dict().items():
+        data = tensor.detach().double().flatten()
+        count = data.numel()
+        samples = [float(data[(i * 7919) % count]) for i in range(min(count, 16))] if count else []
+        summary[name] = {"sum": float(data.sum()), "sumsq": float((data * data).sum()), "samples": samples}
+    return summary
+
+
+def student_function(user_ns, name):
+    function = user_ns.get(name)
+    if function is None:
+        return None, {"defined": False}
+    if not callable(function):
+        return None, {"defined": True, "callable": False, "value": encode(function)}
+    return function, {"defined": True, "callable": True, "signature": signature_of(function)}
+
+
+def observe_train_function(user_ns, request):
+    import torch
+
+    function, info = student_function(user_ns, request["function"])
+    if function is None:
+        return info
+    model = build_network(request)
+    optimizer = make_optimizer(request["optimizer"], model.parameters(), request["learning_rate"])
+    torch.manual_seed(request["train_seed"])
+    try:
+        info["returned"] = encode(function(model, make_loader(request), torch.nn.CrossEntropyLoss(), optimizer))
+    except Exception as error:
+        info["error"] = describe_error(error)
+    info["fingerprint"] = fingerprint(model)
+    return info
+
+
+def observe_test_function(user_ns, request):
+    import torch
+
+    function, info = student_function(user_ns, request["function"])
+    if function is None:
+        return info
+    model = build_network(request)
+    calls = []
+    hook = model.register_forward_pre_hook(
+        lambda module, inputs: calls.append({"training": module.training,
+                                             "grad_enabled": torch.is_grad_enabled()}))
+    info["before"] = fingerprint(model)
+    torch.manual_seed(request["init_seed"])
+    try:
+        info["returned"] = encode(function(model, make_loader(request), torch.nn.CrossEntropyLoss()))
+    except Exception as error:
+        info["error"] = describe_error(error)
+    finally:
+        hook.remove()
+    info["after"] = fingerprint(model)
+    info["forward_calls"] = calls[:50]
+    return info
+
+
+# ----------------------------------------------------- brief training and saved model (D3, E1)
+
+def predict(model, x, batch_size=256):
+    import torch
+
+    model.eval()
+    labels = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            labels.extend(int(v) for v in model(x[start:start + batch_size]).argmax(dim=1))
+    return labels
+
+
+def observe_training(user_ns, request):
+    """Train a fresh instance of the student's class with the grader's own fixed loop."""
+    import torch
+
+    model_class, info = resolve_model_class(user_ns, request)
+    if model_class is None:
+        return {"found": False, **info}
+    info.update(found=True, model_class=model_class.__name__)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(request["threads"])
+    started = time.perf_counter()
+    try:
+        torch.manual_seed(request["seed"])
+        model, _ = instantiate(model_class, request["kwargs"])
+        x, y, x_eval = decode(request["x"]), decode(request["y"]), decode(request["x_eval"])
+        with torch.no_grad():
+            model.eval()
+            model(x[:2])  # materialise lazy layers before the optimizer sees the parameters
+        optimizer = make_optimizer(request["optimizer"], model.parameters(), request["learning_rate"])
+        loss_fn = torch.nn.CrossEntropyLoss()
+        generator = torch.Generator().manual_seed(request["seed"])
+        epochs = []
+        out_of_time = False
+        for _ in range(request["epochs"]):
+            model.train()
+            order = torch.randperm(len(x), generator=generator)
+            total, batches = 0.0, 0
+            for start in range(0, len(x), request["batch_size"]):
+                index = order[start:start + request["batch_size"]]
+                optimizer.zero_grad()
+                loss = loss_fn(model(x[index]), y[index])
+                loss.backward()
+                optimizer.step()
+                total, batches = total + float(loss.item()), batches + 1
+                if time.perf_counter() - started > request["time_budget_s"]:
+                    out_of_time = True
+                    break
+            epochs.append({"train_loss": total / max(batches, 1), "batches": batches,
+                           "predictions": predict(model, x_eval)})
+            if out_of_time:
+                break
+        info.update(epochs=epochs, out_of_time=out_of_time)
+    except Exception as error:
+        info["error"] = describe_error(error)
+    finally:
+        torch.set_num_threads(threads)
+    info["seconds"] = round(time.perf_counter() - started, 3)
+    return info
+
+
+def observe_saved_model(user_ns, request):
+    import os
+
+    import torch
+
+    path = request["path"]
+    if not os.path.isfile(path):
+        return {"exists": False, "files": sorted(os.listdir("."))[:50]}
+    info = {"exists": True, "bytes": os.path.getsize(path)}
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as error:
+        return {**info, "load_error": describe_error(error)}
+    if not isinstance(state, dict):
+        return {**info, "state_type": qualified(state)}
+    model_class, found = resolve_model_class(user_ns, request)
+    info.update(found)
+    if model_class is None:
+        return {**info, "found": False}
+    info.update(found=True, model_class=model_class.__name__)
+    try:
+        model, _ = instantiate(model_class, request["kwargs"])
+        model.load_state_dict(state, strict=True)
+    except Exception as error:
+        return {**info, "strict_error": describe_error(error)}
+    try:
+        info["predictions"] = predict(model, decode(request["x_eval"]))
+    except Exception as error:
+        info["predict_error"] = describe_error(error)
+    return info
+
+
+HANDLERS = {
+    "call": observe_calls,
+    "variable": observe_variable,
+    "model": observe_model,
+    "loader": observe_loader,
+    "train_function": observe_train_function,
+    "test_function": observe_test_function,
+    "training": observe_training,
+    "saved_model": observe_saved_model,
+}

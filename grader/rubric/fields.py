@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,7 @@ def as_int(value: Any) -> int:
 
 
 def as_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise Invalid
     return float(value)
 
@@ -133,9 +134,21 @@ class TableReader:
         self.seen: set[str] = set()
 
     def error(self, name: str, allowed: str) -> RubricError:
+        return self.error_value(name, self.table.get(name), allowed)
+
+    def error_value(self, path: str, value: Any, allowed: str) -> RubricError:
+        """An error about a value inside a field, e.g. path `ranges.stride`."""
         return RubricError(INVALID_FIELD.format(
-            file=self.file, where=self.field_path(name),
-            found=describe(self.table.get(name)), allowed=allowed))
+            file=self.file, where=self.field_path(path), found=describe(value), allowed=allowed))
+
+    def reject_unknown(self, allowed: Iterable[str]) -> None:
+        """Name misspelled fields first: a typo would otherwise surface as a missing field."""
+        allowed = set(allowed)
+        unknown = sorted(set(self.table) - allowed)
+        if unknown:
+            raise RubricError(UNKNOWN_FIELDS.format(
+                file=self.file, where=self.where or "top level",
+                names=", ".join(repr(n) for n in unknown), allowed=", ".join(sorted(allowed))))
 
     def field_path(self, name: str) -> str:
         return f"{self.where}.{name}" if self.where else name
@@ -153,6 +166,7 @@ class TableReader:
             raise self.error(name, option.allowed) from None
 
     def take_all(self, options: Mapping[str, Option]) -> dict[str, Any]:
+        self.reject_unknown(options)
         values = {name: self.take(name, option) for name, option in options.items()}
         self.finish()
         return values

@@ -28,12 +28,15 @@ from grader.rubric.model import (
     CheckSpec,
     DataSpec,
     ExecutionLimits,
+    ModelSpec,
     ReferenceSpec,
     Rubric,
     SeedPolicy,
 )
 
 SCHEMA_VERSION = 1
+TOP_LEVEL_FIELDS = ("schema", "title", "tasks", "data", "seed", "execution", "model", "reference", "checks")
+COMMON_CHECK_FIELDS = ("id", "kind", "points", "visibility", "title", "hint")
 CHECK_ID = re.compile(r"^(?P<task>[A-Z][0-9]+)\.[a-z][a-z0-9_]*$")
 
 NOT_FOUND = ("Rubric file not found: {path}. Pass --rubric with the path of a rubric TOML file "
@@ -43,6 +46,7 @@ BAD_CHECK_ID = ("{path}: checks[{index}].id: found {found!r}; allowed: '<task>.<
                 "'A2.random_inputs' (task: a capital letter and digits; aspect: lower_snake_case)")
 DUPLICATE_CHECK = "{path}: checks[{index}].id: {found!r} is used by more than one check; ids must be unique"
 NO_CHECKS = "{path}: the rubric declares no [[checks]]; add at least one"
+NEEDS_MODEL = "{path}: [reference] needs a [model] table too (it gives the input shape and class count)"
 BAD_MODULE = "{path}: reference.module: file {module} does not exist (paths are relative to the rubric file)"
 
 
@@ -64,14 +68,17 @@ def load_rubric(path: str | Path) -> Rubric:
 
 def _parse(path: Path, sha256: str, document: dict[str, Any]) -> Rubric:
     top = TableReader(path, "", document)
+    top.reject_unknown(TOP_LEVEL_FIELDS)
     top.take("schema", Option(f"the integer {SCHEMA_VERSION}", one_of_int(SCHEMA_VERSION)))
     title = top.take("title", Option("a string", as_str, "Untitled rubric"))
     tasks = top.take("tasks", Option("a table of task id = title", as_table, {}))
     data = _parse_data(path, top.take("data", Option("a table", as_table)))
     seed = _parse_seed(path, top.take("seed", Option("a table", as_table, {})))
     execution = _parse_execution(path, top.take("execution", Option("a table", as_table, {})))
+    model_table = top.take("model", Option("a table", as_table, None))
+    model = None if model_table is None else _parse_model(path, model_table)
     reference_table = top.take("reference", Option("a table", as_table, None))
-    reference = None if reference_table is None else _parse_reference(path, reference_table)
+    reference = None if reference_table is None else _parse_reference(path, reference_table, model)
     raw_checks = top.take("checks", Option("an array of [[checks]] tables", list_of(as_table), ()))
     top.finish()
     if not raw_checks:
@@ -82,7 +89,7 @@ def _parse(path: Path, sha256: str, document: dict[str, Any]) -> Rubric:
     return Rubric(
         path=path, sha256=sha256, title=title,
         tasks=MappingProxyType(task_titles), data=data, seed=seed, execution=execution,
-        reference=reference, checks=checks,
+        model=model, reference=reference, checks=checks,
     )
 
 
@@ -101,9 +108,12 @@ def _parse_data(path: Path, table: dict[str, Any]) -> DataSpec:
     values = reader.take_all({
         "source": Option(f"one of {', '.join(DATA_SOURCES)}", one_of(DATA_SOURCES)),
         "root": Option("a folder path (relative to the rubric file)", as_str, None),
+        "hidden_count": Option("a positive integer", positive(as_int), 1000),
     })
     root = None if values["root"] is None else (path.parent / values["root"]).resolve()
-    return DataSpec(source=values["source"], root=root)
+    if values["source"].startswith("torchvision:") and root is None:
+        raise reader.error("root", "a folder holding the data set in torchvision's layout")
+    return DataSpec(source=values["source"], root=root, hidden_count=values["hidden_count"])
 
 
 def _parse_seed(path: Path, table: dict[str, Any]) -> SeedPolicy:
@@ -127,20 +137,31 @@ def _parse_execution(path: Path, table: dict[str, Any]) -> ExecutionLimits:
     return ExecutionLimits(**values)
 
 
-def _parse_reference(path: Path, table: dict[str, Any]) -> ReferenceSpec:
+def _parse_model(path: Path, table: dict[str, Any]) -> ModelSpec:
+    values = TableReader(path, "model", table).take_all({
+        "class": Option("a class name, or \"auto\" to pick the notebook's nn.Module that fits", as_str),
+        "kwargs": Option("a table of keyword arguments", as_table, {}),
+        "input_shape": Option("a list of positive integers, e.g. [1, 28, 28]", list_of(positive(as_int), 1)),
+        "n_classes": Option("a positive integer", positive(as_int)),
+    })
+    return ModelSpec(model_class=values["class"], kwargs=MappingProxyType(values["kwargs"]),
+                     input_shape=values["input_shape"], n_classes=values["n_classes"])
+
+
+def _parse_reference(path: Path, table: dict[str, Any], model: ModelSpec | None) -> ReferenceSpec:
     values = TableReader(path, "reference", table).take_all({
         "module": Option("a path to a .py file (relative to the rubric file)", as_str),
-        "model_class": Option("a class name", as_str),
-        "model_kwargs": Option("a table of keyword arguments", as_table, {}),
-        "input_shape": Option("a list of positive integers, e.g. [1, 28, 28]",
-                              list_of(positive(as_int), 1)),
+        "class": Option("a class name", as_str),
+        "kwargs": Option("a table of keyword arguments", as_table, {}),
     })
+    if model is None:
+        raise RubricError(NEEDS_MODEL.format(path=path))
     module = (path.parent / values["module"]).resolve()
     if not module.is_file():
         raise RubricError(BAD_MODULE.format(path=path, module=module))
     return ReferenceSpec(
-        module=module, model_class=values["model_class"],
-        model_kwargs=MappingProxyType(values["model_kwargs"]), input_shape=values["input_shape"],
+        module=module, model_class=values["class"],
+        model_kwargs=MappingProxyType(values["kwargs"]), input_shape=model.input_shape,
     )
 
 
@@ -154,6 +175,7 @@ def _parse_check(path: Path, index: int, table: dict[str, Any]) -> CheckSpec:
         raise RubricError(BAD_CHECK_ID.format(path=path, index=index, found=check_id))
     reader.where = f"checks[{index}] ({check_id})"
     kind_name = reader.take("kind", Option(f"one of {', '.join(CHECK_KINDS)}", one_of(CHECK_KINDS)))
+    reader.reject_unknown((*COMMON_CHECK_FIELDS, *CHECK_KINDS[kind_name].options))
     common = {
         "points": reader.take("points", Option("a number >= 0", non_negative(as_number))),
         "visibility": reader.take("visibility", Option(

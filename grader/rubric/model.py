@@ -18,6 +18,7 @@ class DataSpec:
 
     source: str
     root: Path | None = None
+    hidden_count: int = 1000  # torchvision sets: the first N test images form the hidden split
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,20 @@ class ExecutionLimits:
     kernel_start_timeout_s: float
     max_cell_output_bytes: int
     torch_threads: int | None  # None: cores // jobs
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The student's network: its class name ("auto": found by shape), arguments and data shape."""
+
+    model_class: str
+    kwargs: Mapping[str, Any]
+    input_shape: tuple[int, ...]
+    n_classes: int
+
+    @property
+    def auto(self) -> bool:
+        return self.model_class == "auto"
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,7 @@ class Rubric:
     data: DataSpec
     seed: SeedPolicy
     execution: ExecutionLimits
+    model: ModelSpec | None
     reference: ReferenceSpec | None
     checks: tuple[CheckSpec, ...]
 

@@ -1,0 +1,237 @@
+"""Part D1/D2: the student's train() and test() run in the kernel on the reference network, from
+the same initial weights and batches as the reference train() / test() run in the grader."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from grader.checks.base import ProbeRecord, ScoreContext, Verdict
+from grader.checks.feedback import NOT_DEFINED, cells_note, decode_output, where, with_hint
+from grader.observe.codec import encode_array
+from grader.observe.probe import ProbeRequest
+from grader.rubric.fields import Option, TableReader, as_int, as_number, as_str, non_negative, one_of, positive
+from grader.rubric.model import CheckSpec, Rubric
+
+SETTINGS = ("samples", "batch_size", "seed", "optimizer", "learning_rate")
+NEEDS_REFERENCE = "this check kind needs [model] and [reference] tables in the rubric"
+RAISED = "Calling `{call}` on the reference network raised {error}: {message}"
+NO_STEP = ("After `train()` the weights are exactly the initial ones: call optimizer.step() after "
+           "loss.backward() for every batch.")
+WEIGHTS_DIFFER = ("After one epoch, your train() left other weights than the reference train() from the "
+                  "same start and batches ({where_}). Typical causes: a missing optimizer.zero_grad() "
+                  "(gradients then add up over batches), the wrong loss, or steps done twice.")
+LOSS_DIFFERS = "`train()` returned {got}; the mean of the batch losses is {expected:.6g}."
+LOSS_IS_SUM = " That is the sum over the {batches} batches: divide by the number of batches."
+NOT_A_NUMBER = "`{name}()` returned {got}; expected {what}."
+
+
+def _run_reference(kind: str, payload: dict[str, Any], rubric: Rubric) -> dict[str, Any]:
+    """The reference function on the same request, through the very same probe code."""
+    from grader.observe import kernel_probe
+    from grader.reference_model import load_reference_module
+
+    assert rubric.reference is not None
+    module = load_reference_module(rubric.reference.module)
+    handler = kernel_probe.observe_train_function if kind == "train" else kernel_probe.observe_test_function
+    return handler({payload["function"]: getattr(module, kind)}, payload)
+
+
+def _payload(op: str, settings: Mapping[str, Any], rubric: Rubric, part: str) -> dict[str, Any]:
+    from grader.data.sources import data_arrays
+    from grader.reference_model import reference_network_source
+
+    reference = rubric.reference
+    assert reference is not None
+    arrays = data_arrays(rubric.data)
+    x, y = (arrays.x_train, arrays.y_train) if part == "train" else (arrays.x_test, arrays.y_test)
+    count = settings["samples"]
+    return {"op": op, "function": settings["function"],
+            "network_source": reference_network_source(reference),
+            "network_class": reference.model_class, "network_kwargs": dict(reference.model_kwargs),
+            "init_seed": settings["seed"], "train_seed": settings["seed"] + 1,
+            "x": encode_array(x[:count]), "y": encode_array(y[:count]),
+            "batch_size": settings["batch_size"], "optimizer": settings["optimizer"],
+            "learning_rate": settings["learning_rate"]}
+
+
+def _fingerprint_difference(expected: Mapping[str, Any], observed: Mapping[str, Any],
+                            rtol: float, atol: float) -> str | None:
+    """None when the fingerprints agree within tolerance, else the name of the first tensor that differs."""
+    for name, want in expected.items():
+        got = observed.get(name)
+        if got is None:
+            return name
+        for field in ("sum", "sumsq", "samples"):
+            if not np.allclose(np.asarray(got[field], dtype=float), np.asarray(want[field], dtype=float),
+                               rtol=rtol, atol=atol):
+                return name
+    return None
+
+
+def _number(value: Any) -> float | None:
+    """A single real number (int, float, 0-d or 1-element array); None for anything else."""
+    if value is None or isinstance(value, (str, bool)):
+        return None
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf" or array.size != 1:
+        return None
+    return float(array.reshape(()))
+
+
+def _observed(check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> tuple[Verdict | None, Any]:
+    name = check.options["function"]
+    if record is None or record.status != "ok" or record.data is None:
+        message = "no observation was recorded" if record is None else record.message
+        return Verdict.failed(f"The grader could not run `{name}()`: {message}."), None
+    data = record.data
+    if not data.get("defined"):
+        signature = f"{name}(model, loader, loss_fn{', optimizer' if record.inputs['op'] == 'train_function' else ''})"
+        return Verdict.failed(NOT_DEFINED.format(name=name, signature=signature) + cells_note(context)), None
+    if not data.get("callable"):
+        return Verdict.failed(f"`{name}` is defined but is not a function."), None
+    if "error" in data:
+        call = f"{name}(model, loader, loss_fn, ...)"
+        return Verdict.failed(RAISED.format(call=call, error=data["error"]["error"],
+                                            message=data["error"]["message"])), None
+    return None, data
+
+
+class _TrainTestCheck:
+    op = ""
+    part = ""
+    aspects: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = {}
+
+    @property
+    def options(self) -> Mapping[str, Option]:
+        d = self.defaults
+        return {
+            "aspect": Option(f"one of {', '.join(self.aspects)}", one_of(self.aspects)),
+            "function": Option("the name of the student's function", as_str, d["function"]),
+            "samples": Option("a positive integer", positive(as_int), d["samples"]),
+            "batch_size": Option("a positive integer", positive(as_int), d["batch_size"]),
+            "seed": Option("a non-negative integer", non_negative(as_int), d["seed"]),
+            "optimizer": Option("one of sgd, adam", one_of(("sgd", "adam")), "sgd"),
+            "learning_rate": Option("a number > 0", positive(as_number), 0.05),
+            "rtol": Option("a number >= 0", non_negative(as_number), 1e-3),
+            "atol": Option("a number >= 0", non_negative(as_number), 1e-5),
+        }
+
+    def validate(self, options: Mapping[str, Any], reader: TableReader) -> None:
+        return None
+
+    def plan(self, check: CheckSpec, rng: np.random.Generator, rubric: Rubric) -> tuple[ProbeRequest | None, Any]:
+        if rubric.reference is None:
+            return None, None
+        settings = {key: check.options[key] for key in ("function", *SETTINGS)}
+        payload = _payload(self.op, settings, rubric, self.part)
+        timeout = rubric.execution.probe_timeout_s
+        return ProbeRequest(check.id, payload, timeout), {"op": self.op, "settings": settings}
+
+    def reference_outcome(self, record: ProbeRecord, rubric: Rubric) -> dict[str, Any]:
+        payload = _payload(self.op, record.inputs["settings"], rubric, self.part)
+        return _run_reference(self.part, payload, rubric)
+
+    def evaluate(self, check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict:
+        if context.rubric.reference is None:
+            return Verdict.errored(f"The rubric cannot grade `{check.options['function']}`: {NEEDS_REFERENCE}.")
+        verdict, data = _observed(check, record, context)
+        if verdict is None:
+            assert record is not None
+            expected = self.reference_outcome(record, context.rubric)
+            verdict = getattr(self, f"_{check.options['aspect']}")(check, data, expected, context)
+        if verdict.status == "pass":
+            return verdict
+        return Verdict(verdict.status, verdict.fraction, with_hint(verdict.message, check.hint), verdict.details)
+
+
+class TrainFunctionCheck(_TrainTestCheck):
+    op, part = "train_function", "train"
+    aspects = ("weights", "mean_loss")
+    defaults = {"function": "train", "samples": 64, "batch_size": 16, "seed": 0}
+
+    def _weights(self, check: CheckSpec, data: Mapping[str, Any], expected: Mapping[str, Any],
+                 context: ScoreContext) -> Verdict:
+        from grader.observe.kernel_probe import build_network, fingerprint
+
+        options = check.options
+        observed = data["fingerprint"]
+        differs = _fingerprint_difference(expected["fingerprint"], observed, options["rtol"], options["atol"])
+        if differs is None:
+            return Verdict.passed("After one epoch the weights match the reference train() from the same "
+                                  "start and batches.")
+        payload = _payload(self.op, {k: options[k] for k in ("function", *SETTINGS)}, context.rubric, self.part)
+        initial = fingerprint(build_network(payload))
+        if _fingerprint_difference(initial, observed, 0.0, 0.0) is None:
+            return Verdict.failed(NO_STEP)
+        place = where(options["function"], context).strip(" ()") or "your train()"
+        return Verdict.failed(WEIGHTS_DIFFER.format(where_=f"first difference in `{differs}`; {place}"),
+                              tensor=differs)
+
+    def _mean_loss(self, check: CheckSpec, data: Mapping[str, Any], expected: Mapping[str, Any],
+                   context: ScoreContext) -> Verdict:
+        want = _number(decode_output(expected["returned"])[0])
+        value, kind = decode_output(data["returned"])
+        got = _number(value)
+        if got is None:
+            return Verdict.failed(NOT_A_NUMBER.format(name=check.options["function"], got=kind,
+                                                      what="the mean training loss (a float)"))
+        if want is not None and np.isclose(got, want, rtol=check.options["rtol"], atol=check.options["atol"]):
+            return Verdict.passed(f"train() returned the mean batch loss ({got:.6g}).")
+        message = LOSS_DIFFERS.format(got=f"{got:.6g}", expected=want)
+        batches = -(-check.options["samples"] // check.options["batch_size"])
+        if want is not None and np.isclose(got, want * batches, rtol=check.options["rtol"]):
+            message += LOSS_IS_SUM.format(batches=batches)
+        return Verdict.failed(message, expected=want, observed=got)
+
+
+class TestFunctionCheck(_TrainTestCheck):
+    __test__ = False  # not a pytest test class, despite its name
+    op, part = "test_function", "test"
+    aspects = ("loss_accuracy", "no_side_effects")
+    defaults = {"function": "test", "samples": 128, "batch_size": 32, "seed": 1}
+
+    def _loss_accuracy(self, check: CheckSpec, data: Mapping[str, Any], expected: Mapping[str, Any],
+                       context: ScoreContext) -> Verdict:
+        name = check.options["function"]
+        want = decode_output(expected["returned"])[0]
+        value, kind = decode_output(data["returned"])
+        if not isinstance(value, list) or len(value) != 2 or any(_number(v) is None for v in value):
+            return Verdict.failed(NOT_A_NUMBER.format(name=name, got=kind, what="a pair (mean loss, accuracy)"))
+        loss, accuracy = (_number(v) for v in value)
+        want_loss, want_accuracy = (_number(v) for v in want)
+        problems = []
+        if not np.isclose(loss, want_loss, rtol=check.options["rtol"], atol=check.options["atol"]):
+            problems.append(f"mean loss {loss:.6g}, expected {want_loss:.6g}")
+        if not np.isclose(accuracy, want_accuracy, atol=1e-6):
+            note = " (accuracy is a fraction in [0, 1], not a percentage)" if accuracy > 1 else ""
+            problems.append(f"accuracy {accuracy:.6g}, expected {want_accuracy:.6g}{note}")
+        if not problems:
+            return Verdict.passed(f"test() returned loss {loss:.6g} and accuracy {accuracy:.4g}, as expected.")
+        return Verdict.failed(f"On the same network and batches, {name}() returned " + "; ".join(problems)
+                              + ". Evaluate in eval mode (model.eval()) without gradients, average the batch "
+                                "losses, and divide the correct predictions by the number of samples.",
+                              expected=[want_loss, want_accuracy], observed=[loss, accuracy])
+
+    def _no_side_effects(self, check: CheckSpec, data: Mapping[str, Any], expected: Mapping[str, Any],
+                         context: ScoreContext) -> Verdict:
+        name = check.options["function"]
+        problems = []
+        calls = data.get("forward_calls", [])
+        if any(call["training"] for call in calls):
+            problems.append("the model was in training mode during the forward passes: call model.eval() "
+                            "first, so dropout is off and batch norm uses its running statistics")
+        if any(call["grad_enabled"] for call in calls):
+            problems.append("gradients were being recorded: wrap the loop in `with torch.no_grad():`")
+        changed = _fingerprint_difference(data["before"], data["after"], 0.0, 0.0)
+        if changed is not None:
+            problems.append(f"the model's state changed (first in `{changed}`): test() must not train "
+                            f"or update batch-norm statistics")
+        if not calls:
+            problems.append("the model was never called")
+        if not problems:
+            return Verdict.passed(f"{name}() ran in eval mode without gradients and left the model unchanged.")
+        return Verdict.failed(f"{name}(): " + "; ".join(problems) + ".")
