@@ -44,14 +44,14 @@ def test_points_change_is_applied_without_a_kernel(batch_copy, tmp_path, no_kern
     result = rescore(batch_copy, rubric)
     after = json.loads((batch_copy / "fails_A2_hardcoded_slide.json").read_text())
     assert no_kernels == []
-    assert before["score"] == 25 and after["score"] == 33
+    assert before["score"] == 95 and after["score"] == 103
     assert after["max_score"] == before["max_score"] + 8
     assert next(c for c in after["checks"] if c["id"] == "A2.slide_example")["score"] == 10
     assert after["seed"] == before["seed"] and after["rubric_sha256"] != before["rubric_sha256"]
     import pandas as pd
 
     row = pd.read_csv(result.gradebook).set_index("submission").loc["fails_A2_hardcoded_slide"]
-    assert row["A2"] == 10 and row["total"] == 33
+    assert row["A2"] == 10 and row["total"] == 103
 
 
 def test_tolerance_change_is_applied_without_a_kernel(batch_copy, tmp_path, no_kernels) -> None:
@@ -69,7 +69,7 @@ def test_tolerance_change_is_applied_without_a_kernel(batch_copy, tmp_path, no_k
 def test_cli_score_command_rescores_without_a_kernel(batch_copy, no_kernels) -> None:
     result = CliRunner().invoke(main, ["score", str(batch_copy), "--rubric", "rubrics/ex06.toml"])
     assert result.exit_code == 0, result.output
-    assert "Re-scored 15 report(s)" in result.output
+    assert "Re-scored 23 report(s)" in result.output
     assert no_kernels == []
 
 
