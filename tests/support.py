@@ -31,3 +31,26 @@ def edited_rubric(tmp_path: Path, *replacements: tuple[str, str], name: str = "r
     path = tmp_path / name
     path.write_text(text, "utf-8")
     return path
+
+
+def write_idx_dataset(raw_dir: Path, x_train, y_train, x_test, y_test) -> Path:
+    """Write images (N x 1 x 28 x 28 floats in [0, 1]) and labels as IDX files in torchvision's
+    MNIST-family layout, e.g. raw_dir = root / "FashionMNIST" / "raw"."""
+    import numpy as np
+
+    raw_dir.mkdir(parents=True, exist_ok=True)
+
+    def images(path: Path, x) -> None:
+        pixels = np.round(np.asarray(x)[:, 0] * 255).astype(np.uint8)
+        header = np.array([0x803, len(pixels), 28, 28], dtype=">i4").tobytes()
+        path.write_bytes(header + pixels.tobytes())
+
+    def labels(path: Path, y) -> None:
+        header = np.array([0x801, len(y)], dtype=">i4").tobytes()
+        path.write_bytes(header + np.asarray(y, dtype=np.uint8).tobytes())
+
+    images(raw_dir / "train-images-idx3-ubyte", x_train)
+    labels(raw_dir / "train-labels-idx1-ubyte", y_train)
+    images(raw_dir / "t10k-images-idx3-ubyte", x_test)
+    labels(raw_dir / "t10k-labels-idx1-ubyte", y_test)
+    return raw_dir

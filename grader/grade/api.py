@@ -56,7 +56,12 @@ def plan_parallelism(jobs: int, rubric: Rubric, cores: int | None = None) -> tup
 
 
 def _as_rubric(rubric: Rubric | str | Path) -> Rubric:
-    return rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+    """The loaded rubric, with its data source checked (and cached) before any notebook runs."""
+    from grader.data.sources import data_arrays
+
+    loaded = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+    data_arrays(loaded.data)
+    return loaded
 
 
 def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: str | Path,

@@ -59,11 +59,66 @@ def load_rubric(path: str | Path) -> Rubric:
         raise RubricError(NOT_FOUND.format(path=path)) from None
     except OSError as error:
         raise RubricError(f"{path}: cannot be read: {error.strerror}") from None
+    document, sources = _read_document(path, raw, ())
+    digest = hashlib.sha256(b"".join(sources)).hexdigest()
+    return _parse(path, digest, document)
+
+
+def _read_document(path: Path, raw: bytes, chain: tuple[Path, ...]) -> tuple[dict[str, Any], list[bytes]]:
+    """The TOML document of `path` with its `extends` base merged in, and every file's bytes."""
     try:
         document = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise RubricError(BAD_TOML.format(path=path, error=error)) from None
-    return _parse(path, hashlib.sha256(raw).hexdigest(), document)
+    _absolute_paths(document, path)
+    base_name = document.pop("extends", None)
+    if base_name is None:
+        return document, [raw]
+    if not isinstance(base_name, str):
+        raise RubricError(f"{path}: extends: found {base_name!r}; allowed: the path of another rubric file")
+    base_path = (path.parent / base_name).resolve()
+    if base_path in chain or base_path == path.resolve():
+        raise RubricError(f"{path}: extends: {base_path} extends itself (a cycle)")
+    try:
+        base_raw = base_path.read_bytes()
+    except OSError:
+        raise RubricError(f"{path}: extends: rubric {base_path} not found "
+                          f"(paths are relative to {path.parent})") from None
+    base, sources = _read_document(base_path, base_raw, (*chain, path.resolve()))
+    return _merge(base, document, path), [*sources, raw]
+
+
+def _absolute_paths(document: dict[str, Any], path: Path) -> None:
+    """Resolve file paths against the file that names them, so an extending rubric may live elsewhere."""
+    for table, key in (("reference", "module"), ("data", "root")):
+        section = document.get(table)
+        if isinstance(section, dict) and isinstance(section.get(key), str):
+            section[key] = str((path.parent / section[key]).resolve())
+
+
+def _merge(base: dict[str, Any], child: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Tables merge key by key; [[checks]] merge by id (new ids are appended); `remove_checks` drops."""
+    merged = dict(base)
+    removed = child.pop("remove_checks", [])
+    for key, value in child.items():
+        if key == "checks":
+            continue
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    checks = [dict(c) for c in base.get("checks", []) if c.get("id") not in removed]
+    unknown = set(removed) - {c.get("id") for c in base.get("checks", [])}
+    if unknown:
+        raise RubricError(f"{path}: remove_checks: {sorted(unknown)} are not checks of the base rubric")
+    by_id = {c.get("id"): c for c in checks}
+    for check in child.get("checks", []):
+        if check.get("id") in by_id:
+            by_id[check["id"]].update(check)
+        else:
+            checks.append(dict(check))
+    merged["checks"] = checks
+    return merged
 
 
 def _parse(path: Path, sha256: str, document: dict[str, Any]) -> Rubric:
