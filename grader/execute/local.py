@@ -11,6 +11,7 @@ import copy
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,9 +70,16 @@ class _Pass:
     notebook_timed_out: bool = False
 
 
+AfterProbes = Callable[[KernelSession, Path], None]
+
+
 class LocalKernelExecutor:
     """Each notebook in its own kernel process, in a fresh working directory that holds only
-    a copy of the notebook and `data/`."""
+    a copy of the notebook and `data/`. `after_probes(session, workdir)`, when given, is called
+    with the live kernel once the probes have run (for audits and tests)."""
+
+    def __init__(self, after_probes: AfterProbes | None = None) -> None:
+        self.after_probes = after_probes
 
     def run(self, job: ExecutionJob) -> ExecutionResult:
         started = time.monotonic()
@@ -104,6 +112,7 @@ class LocalKernelExecutor:
             first = self._run_cells(session, job, notebook, code_cells, record_outputs=True)
             if first.died_at is None and first.stuck_at is None:
                 replies = self._run_probes(session, job.probes)
+                self._after_probes(session, workdir)
                 return _result(job, notebook, first, replies, warnings)
         # The kernel died or hung at some cell: replay the cells before it, then probe.
         broken_at = first.died_at if first.died_at is not None else first.stuck_at
@@ -121,7 +130,12 @@ class LocalKernelExecutor:
                            for p in job.probes}
             else:
                 replies = self._run_probes(session, job.probes)
+                self._after_probes(session, workdir)
         return _result(job, notebook, first, replies, warnings)
+
+    def _after_probes(self, session: KernelSession, workdir: Path) -> None:
+        if self.after_probes is not None:
+            self.after_probes(session, workdir)
 
     def _run_cells(self, session: KernelSession, job: ExecutionJob, notebook: dict[str, Any],
                    indices: list[int], record_outputs: bool) -> _Pass:
