@@ -47,6 +47,7 @@ class ProbeRecord:
     data: Mapping[str, Any] | None
     message: str = ""
     seconds: float = 0.0
+    probe: str = ""  # the key of the probe that observed it (checks may share one)
 
 
 @dataclass(frozen=True)

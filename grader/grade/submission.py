@@ -100,7 +100,7 @@ def _observe(submission: Submission, notebook: dict[str, Any], rubric: Rubric, e
     replies = result.probe_replies
     probes = {check_id: ProbeRecord(inputs=inputs[check_id], status=replies[key].status,
                                     data=replies[key].data, message=replies[key].message,
-                                    seconds=replies[key].seconds)
+                                    seconds=replies[key].seconds, probe=key)
               for check_id, key in probe_of.items()}
     observations = Observations(status="executed", execution=result.summary,
                                 definitions=locate_definitions(notebook, sorted(names)),
