@@ -113,6 +113,17 @@ def unusable_model(record: ProbeRecord | None, rubric: Rubric) -> Verdict | None
     return None
 
 
+def observed_model(record: ProbeRecord | None, rubric: Rubric,
+                   purpose: str) -> tuple[Verdict | None, Mapping[str, Any]]:
+    """(verdict, {}) when the rubric has no [model] or no model was observed, else (None, data)."""
+    if rubric.model is None:
+        return Verdict.errored(f"The rubric cannot {purpose}: {NEEDS_MODEL}."), {}
+    verdict = unusable_model(record, rubric)
+    if verdict is not None or record is None or record.data is None:
+        return verdict, {}
+    return None, record.data
+
+
 class ArchitectureCheck:
     options: Mapping[str, Option] = {
         "aspect": Option(f"one of {', '.join(ASPECTS)}", one_of(ASPECTS)),
@@ -127,18 +138,14 @@ class ArchitectureCheck:
         return model_probe(check, rubric), None
 
     def evaluate(self, check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict:
-        rubric = context.rubric
-        if rubric.model is None:
-            return Verdict.errored(f"The rubric cannot grade the network: {NEEDS_MODEL}.")
-        verdict = unusable_model(record, rubric)
+        verdict, data = observed_model(record, context.rubric, "grade the network")
         if verdict is not None:
             return verdict
-        assert record is not None and record.data is not None
         aspect = check.options["aspect"]
-        if aspect != "output_shape" and not _judgeable(record.data):
-            return Verdict.failed(NOT_JUDGEABLE.format(output=_shape_text(record.data["output"].get("shape"),
-                                                                         record.data["output"])))
-        verdict = getattr(self, f"_{aspect}")(check, record.data, context)
+        if aspect != "output_shape" and not _judgeable(data):
+            return Verdict.failed(NOT_JUDGEABLE.format(output=_shape_text(data["output"].get("shape"),
+                                                                         data["output"])))
+        verdict = getattr(self, f"_{aspect}")(check, data, context)
         if verdict.status == "pass":
             return verdict
         return Verdict(verdict.status, verdict.fraction, with_hint(verdict.message, check.hint), verdict.details)
@@ -286,14 +293,11 @@ class ParameterCountCheck:
         from grader.reference_model import reference_trace, reference_trainable_params
 
         rubric = context.rubric
-        if rubric.model is None:
-            return Verdict.errored(f"The rubric cannot grade the network: {NEEDS_MODEL}.")
-        verdict = unusable_model(record, rubric)
+        verdict, data = observed_model(record, rubric, "grade the network")
         if verdict is not None:
             return verdict
-        assert record is not None and record.data is not None
-        count = record.data["trainable_params"]
-        details: dict[str, Any] = {"student_layers": layer_rows(record.data["trace"])}
+        count = data["trainable_params"]
+        details: dict[str, Any] = {"student_layers": layer_rows(data["trace"])}
         if check.options["compare"] == "budget":
             low, high = check.options["min_params"], check.options["max_params"]
             if low <= count <= high:
@@ -306,7 +310,7 @@ class ParameterCountCheck:
         details["reference_layers"] = layer_rows(reference_trace(rubric.reference))
         if abs(count - expected) <= check.options["tolerance"]:
             return Verdict.passed(f"{count:,} trainable parameters, as the reference network.", **details)
-        table = _table_text(record.data.get("layers", []))
+        table = _table_text(data.get("layers", []))
         message = (f"Your network has {count:,} trainable parameters; the reference has {expected:,}. "
                    f"Your layers: {table}.")
         return Verdict.failed(with_hint(message, check.hint), expected=expected, observed=count, **details)

@@ -10,7 +10,7 @@ import numpy as np
 
 from grader.checks.base import ProbeRecord, ScoreContext, Verdict
 from grader.checks.feedback import with_hint
-from grader.checks.network import NEEDS_MODEL, unusable_model
+from grader.checks.network import NEEDS_MODEL, observed_model, unusable_model
 from grader.observe.codec import encode_array
 from grader.observe.probe import ProbeRequest
 from grader.rubric.fields import Option, TableReader, as_int, as_number, as_str, non_negative, one_of, positive
@@ -105,13 +105,10 @@ class BriefTrainingCheck:
 
     def evaluate(self, check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict:
         rubric = context.rubric
-        if rubric.model is None:
-            return Verdict.errored(f"The rubric cannot train a network: {NEEDS_MODEL}.")
-        verdict = unusable_model(record, rubric)
+        verdict, data = observed_model(record, rubric, "train a network")
         if verdict is not None:
             return verdict
-        assert record is not None and record.data is not None
-        data = record.data
+        assert record is not None
         if "error" in data:
             error = data["error"]
             return Verdict.failed(f"Training your {data['model_class']} with the grader's loop raised "

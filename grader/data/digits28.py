@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from grader.data.arrays import DataArrays
 
 IMAGE_SIZE = 28
 DIGIT_SIZE = 20
@@ -24,26 +25,6 @@ SPLIT_SEED = 20061
 HIDDEN_PER_CLASS = 30
 TEST_PER_CLASS = 30
 STUDENT_FILE_NAME = "digits28.npz"
-
-
-@dataclass(frozen=True)
-class Digits28:
-    """All three parts of the data set; only `student_arrays()` ever leaves the grader."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    x_hidden: np.ndarray
-    hidden_labels: np.ndarray
-
-    def student_arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "x_train": self.x_train,
-            "y_train": self.y_train,
-            "x_test": self.x_test,
-            "y_test": self.y_test,
-        }
 
 
 def _resize_bilinear(images: np.ndarray, size: int) -> np.ndarray:
@@ -71,7 +52,7 @@ def _to_canvas(images8: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def load_digits28() -> Digits28:
+def load_digits28() -> DataArrays:
     """Build the data set from scikit-learn's bundled digits (cached per process)."""
     from sklearn.datasets import load_digits
 
@@ -88,7 +69,7 @@ def load_digits28() -> Digits28:
     # Interleave classes in a fixed shuffled order so no part is sorted by label.
     parts = [rng.permutation(np.concatenate(p)) for p in (train, test, hidden)]
     train_idx, test_idx, hidden_idx = parts
-    return Digits28(
+    return DataArrays(
         x_train=images[train_idx],
         y_train=labels[train_idx],
         x_test=images[test_idx],

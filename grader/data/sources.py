@@ -5,7 +5,6 @@ leave the grader's process."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -13,24 +12,13 @@ from typing import Protocol
 import numpy as np
 
 from grader.data import digits28
+from grader.data.arrays import DataArrays
 from grader.errors import RubricError
 from grader.rubric.model import DataSpec
 
 TORCHVISION_SETS = ("FashionMNIST", "MNIST", "CIFAR10")
 MISSING_ROOT = ("data.root: {root} holds no {name} files in torchvision's layout ({expected}). Put the "
                 "data set there (the grader never downloads) or fix data.root in the rubric.")
-
-
-@dataclass(frozen=True)
-class DataArrays:
-    """Images as float32 N x C x H x W in [0, 1], labels as int64."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    x_hidden: np.ndarray
-    hidden_labels: np.ndarray
 
 
 class DataSource(Protocol):
@@ -47,9 +35,7 @@ class Digits28Source:
         (data_dir / digits28.STUDENT_FILE_NAME).write_bytes(digits28.student_file_bytes())
 
     def arrays(self, spec: DataSpec) -> DataArrays:
-        data = digits28.load_digits28()
-        return DataArrays(data.x_train, data.y_train, data.x_test, data.y_test,
-                          data.x_hidden, data.hidden_labels)
+        return digits28.load_digits28()
 
 
 class TorchvisionSource:
