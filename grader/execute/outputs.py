@@ -1,4 +1,9 @@
-"""Turn a cell's output messages into notebook outputs, keeping at most a fixed number of bytes."""
+"""Turn a cell's output messages into notebook outputs, keeping at most a fixed number of bytes.
+
+Output is capped twice: in the kernel (`source_cap_code`, so a cell that prints 100 MB sends only
+a little more than what is kept) and here (which holds whatever the kernel sends, even when a
+notebook removes the cap in its own process).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,49 @@ import json
 from typing import Any
 
 TRUNCATION_MARK = "\n[grader: output capped here; {dropped:,} more bytes were not kept]\n"
+
+# Sent silently into a new kernel before the notebook's cells: each cell's stdout and stderr pass
+# on at most `limit` characters; the rest is dropped in the kernel instead of being sent.
+_SOURCE_CAP = """
+def _grader_cap_output(limit):
+    import sys
+    from IPython import get_ipython
+
+    class CappedStream:
+        def __init__(self, stream):
+            self._stream = stream
+            self._written = 0
+
+        def write(self, text):
+            size = len(text)
+            room = limit - self._written
+            self._written += size
+            if room > 0:
+                self._stream.write(text if size <= room else text[:room])
+            return size
+
+        def writelines(self, lines):
+            for line in lines:
+                self.write(line)
+
+        def reset(self, *args):
+            self._written = 0
+
+        def __getattr__(self, name):
+            return getattr(self._stream, name)
+
+    sys.stdout, sys.stderr = CappedStream(sys.stdout), CappedStream(sys.stderr)
+    get_ipython().events.register("pre_execute", sys.stdout.reset)
+    get_ipython().events.register("pre_execute", sys.stderr.reset)
+
+_grader_cap_output({limit})
+del _grader_cap_output
+"""
+
+
+def source_cap_code(limit_chars: int) -> str:
+    """Code that caps each cell's printed output in the kernel at `limit_chars` per stream."""
+    return _SOURCE_CAP.format(limit=int(limit_chars))
 
 
 class OutputCollector:
