@@ -193,22 +193,50 @@ class Sandbox:
         self.workdir.mkdir()
 
 
+_OPEN_SANDBOXES: dict[int, Sandbox] = {}
+_ABORTED = threading.Event()
+_REGISTRY_LOCK = threading.Lock()
+
+
+def abort_sandboxes() -> None:
+    """Kill every open sandbox's processes (a batch was interrupted). Until `allow_sandboxes()`,
+    opening or leaving a sandbox raises KeyboardInterrupt, so nothing is reported for the
+    notebooks they ran."""
+    _ABORTED.set()
+    with _REGISTRY_LOCK:
+        sandboxes = list(_OPEN_SANDBOXES.values())
+    for sandbox in sandboxes:
+        sandbox.kill_all()
+
+
+def allow_sandboxes() -> None:
+    _ABORTED.clear()
+
+
 @contextmanager
 def open_sandbox(limits: ExecutionLimits, support: SandboxSupport | None = None) -> Iterator[Sandbox]:
     """A fresh sandbox for one notebook; on exit every process in it is killed and its folder removed."""
+    if _ABORTED.is_set():
+        raise KeyboardInterrupt
     support = support or sandbox_support(limits.sandbox)
     root = Path(tempfile.mkdtemp(prefix="grader-"))  # short: unix socket paths are limited to 107 bytes
     sandbox = Sandbox(root=root, limits=limits, support=support)
     sandbox.workdir.mkdir()
     sandbox.runtime_dir.mkdir()
     watch = ResourceWatch(sandbox.members, sandbox.workdir, limits, sandbox._on_breach)
+    with _REGISTRY_LOCK:
+        _OPEN_SANDBOXES[id(sandbox)] = sandbox
     watch.start()
     try:
         yield sandbox
     finally:
         watch.stop()
         sandbox.kill_all()
+        with _REGISTRY_LOCK:
+            _OPEN_SANDBOXES.pop(id(sandbox), None)
         shutil.rmtree(root, ignore_errors=True)
+    if _ABORTED.is_set():
+        raise KeyboardInterrupt
 
 
 def _bwrap_args(bwrap: str, root: Path, workdir: Path, hidden: tuple[str, ...]) -> list[str]:
@@ -227,7 +255,7 @@ def _bwrap_args(bwrap: str, root: Path, workdir: Path, hidden: tuple[str, ...]) 
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for prefix in _python_prefixes():
         args += ["--ro-bind", prefix, prefix]
-    empty = root / "run" / "hidden"
+    empty = root / "run" / "empty"
     for path in hidden:
         if not empty.exists():
             empty.parent.mkdir(parents=True, exist_ok=True)
