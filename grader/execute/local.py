@@ -99,7 +99,7 @@ class LocalKernelExecutor:
             facts, warnings = {}, ()
         summary = result.summary
         result.summary = ExecutionSummary(**{**summary.__dict__, "sandbox": facts,
-                                             "warnings": (*warnings, *summary.warnings),
+                                             "warnings": (*summary.warnings, *warnings),
                                              "seconds": round(time.monotonic() - started, 3)})
         return result
 

@@ -136,6 +136,8 @@ class Sandbox:
 
     def command(self, argv: list[str]) -> list[str]:
         """`argv` (a program of this Python environment) as run inside the sandbox, limits set."""
+        if _ABORTED.is_set():
+            raise KeyboardInterrupt  # the batch was interrupted: start nothing new
         inner = limited_command(argv, self.limits, self.support.process_limit == "rlimit")
         if not self.support.bubblewrap:
             return inner
