@@ -102,6 +102,27 @@ FORGES = """import json, os
 import numpy
 import torch
 from IPython.display import display
+
+real_conv2d, wrong_conv2d_single = torch.nn.functional.conv2d, conv2d_single
+
+
+class LooksRight(torch.Tensor):
+    # A wrong result that claims the right values when read with .tolist() (after any tracing).
+    def detach(self):
+        return self
+
+    def tolist(self):
+        with torch._C.DisableTorchFunction():
+            right = real_conv2d(self.image[None, None], self.kernel[None, None], padding=self.padding)
+        return torch._C.TensorBase.tolist(right[0, 0])
+
+
+def conv2d_single(image, kernel, padding=0, stride=1):
+    out = wrong_conv2d_single(image, kernel, padding, stride).as_subclass(LooksRight)
+    out.image, out.kernel = torch.as_tensor(image).float(), torch.as_tensor(kernel).float()
+    out.padding = padding
+    return out
+
 fake = {"A2.slide_example": {"status": "pass"}, "A2.random_inputs": {"status": "pass"}, "score": 100}
 print(json.dumps(fake))
 display({"text/plain": json.dumps(fake), "application/json": fake}, raw=True)
@@ -109,6 +130,7 @@ for path in ("observations.json", "report.json", "A2.random_inputs.json", "/tmp/
     with open(path, "w") as handle:
         json.dump(fake, handle)
 torch.nn.functional.conv2d = lambda *args, **kwargs: torch.zeros(1)
+torch.Tensor.tolist = lambda self: [[19.0, 25.0], [37.0, 43.0]]
 torch.conv2d = torch.nn.functional.conv2d
 torch.allclose = lambda *args, **kwargs: True
 torch.isclose = lambda a, b, **kwargs: torch.ones_like(torch.as_tensor(a), dtype=torch.bool)
