@@ -139,6 +139,8 @@ numpy.isclose = lambda a, b, **kwargs: numpy.ones(numpy.broadcast(a, b).shape, d
 _grader_result_0000000000000000 = json.dumps({"defined": True, "callable": True, "results": []})"""
 
 FLOODS = "print('x' * 100_000_000)"
+# Undoes the kernel-side cap (its own process): the grader's sockets must still hold.
+FLOODS_PAST_THE_CAP = "import sys\nsys.stdout = sys.stdout._stream\n" + FLOODS
 
 HOSTILE_RUBRIC = """
 schema = 1
@@ -208,6 +210,7 @@ def hostile_batch(grader_folders: dict[str, Path], listener: socket.socket) -> B
     write_notebook(folder / "wrong_conv.ipynb", FLIPPED_CONV)
     write_notebook(folder / "wrong_conv_forges.ipynb", FLIPPED_CONV, FORGES)
     write_notebook(folder / "floods_100mb.ipynb", FLOODS, GOOD_DEF)
+    write_notebook(folder / "floods_past_the_cap.ipynb", FLOODS_PAST_THE_CAP, GOOD_DEF)
     return grade_batch(folder, rubric, out, jobs=2)
 
 
@@ -222,7 +225,7 @@ def outputs_of(batch: BatchResult, name: str, cell: int, stream: str | None = No
 
 
 def test_every_hostile_notebook_is_graded(hostile_batch: BatchResult) -> None:
-    assert len(hostile_batch.reports) == 9
+    assert len(hostile_batch.reports) == 10
     assert all(r.status == "graded" for r in hostile_batch.reports)
     assert report_of(hostile_batch, "good")["score"] == 2
 
@@ -294,13 +297,14 @@ def test_forged_results_and_patched_torch_do_not_change_the_score(hostile_batch:
     assert forger["score"] == honest["score"] == 0
 
 
-def test_100_mb_print_is_capped_marked_and_graded(hostile_batch: BatchResult) -> None:
-    report = report_of(hostile_batch, "floods_100mb")
+@pytest.mark.parametrize("name", ["floods_100mb", "floods_past_the_cap"])
+def test_100_mb_print_is_capped_marked_and_graded(hostile_batch: BatchResult, name: str) -> None:
+    report = report_of(hostile_batch, name)
     assert report["score"] == 2 and report["execution"]["output_capped_cells"] == [0]
     assert report["execution"]["seconds"] < 60
     executed = hostile_batch.out_dir / report["files"]["notebook"]
     assert executed.stat().st_size < 1_000_000
-    assert "output capped here" in outputs_of(hostile_batch, "floods_100mb", 0)
+    assert "output capped here" in outputs_of(hostile_batch, name, 0)
 
 
 def test_kernel_exit_after_part_b_keeps_parts_a_and_b(tmp_path: Path) -> None:

@@ -76,6 +76,14 @@ class _BoundedClient(BlockingKernelClient):
         socket.connect(self._make_url(channel))
         return socket
 
+    def reconnect_iopub(self) -> None:
+        """A fresh iopub socket, after one was dropped for an oversized message."""
+        channel, self._iopub_channel = self._iopub_channel, None
+        if channel is not None:
+            channel.stop()
+            channel.close()
+        self.iopub_channel.start()
+
 
 @dataclass
 class ExecuteOutcome:
@@ -146,6 +154,11 @@ class KernelSession:
                 reply = self._poll_reply(msg_id)
                 if reply is not None and not timed_out:
                     deadline = min(deadline, time.monotonic() + REPLY_IDLE_GRACE_S)
+        if reply is not None and not idle and not timed_out:
+            # The kernel answered but its idle status never came: the grader's iopub socket
+            # refused an oversized message (and lost what followed until it reconnected).
+            collector.mark_lost(self.client.max_iopub_bytes)
+            self.client.reconnect_iopub()
         outcome = _outcome_from_reply(reply, collector, time.monotonic() - started)
         if timed_out:
             outcome.status = "timeout"

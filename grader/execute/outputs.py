@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 TRUNCATION_MARK = "\n[grader: output capped here; {dropped:,} more bytes were not kept]\n"
+LOST_MARK = ("\n[grader: output capped here; a message over {limit:,} bytes was refused, and output "
+             "that followed it may be missing]\n")
 
 # Sent silently into a new kernel before the notebook's cells: each cell's stdout and stderr pass
 # on at most `limit` characters; the rest is dropped in the kernel instead of being sent.
@@ -63,6 +65,7 @@ class OutputCollector:
         self.max_bytes = max_bytes
         self.kept_bytes = 0
         self.dropped_bytes = 0
+        self.lost_over = 0  # > 0: a message over this many bytes was refused by the socket
         self.outputs: list[dict[str, Any]] = []
 
     def add(self, msg: dict[str, Any]) -> None:
@@ -110,10 +113,15 @@ class OutputCollector:
         self.kept_bytes += size
         self.outputs.append(output)
 
+    def mark_lost(self, limit: int) -> None:
+        """Record that a message larger than `limit` bytes was refused before it reached us."""
+        self.lost_over = limit
+        self.dropped_bytes += limit
+
     def finished_outputs(self) -> list[dict[str, Any]]:
         """The outputs, with a visible mark where output was capped."""
         if not self.dropped_bytes:
             return self.outputs
-        mark = {"output_type": "stream", "name": "stderr",
-                "text": TRUNCATION_MARK.format(dropped=self.dropped_bytes)}
-        return [*self.outputs, mark]
+        text = (LOST_MARK.format(limit=self.lost_over) if self.lost_over
+                else TRUNCATION_MARK.format(dropped=self.dropped_bytes))
+        return [*self.outputs, {"output_type": "stream", "name": "stderr", "text": text}]
