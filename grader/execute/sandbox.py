@@ -53,9 +53,9 @@ NO_BWRAP = ("bubblewrap (bwrap) is not installed: install it (Debian/Ubuntu: apt
 BWRAP_FAILED = ("bubblewrap is installed but cannot create a sandbox here ({error}); user "
                 "namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1)")
 SANDBOX_OFF = 'the rubric turns the sandbox off ([execution] sandbox = "off")'
-UNISOLATED = ("NOT ISOLATED: {problem}. Student code ran with the grader's user rights: it could "
-              "read files the grader can read, reach the network and leave processes that left "
-              "their session behind (they are killed by an environment marker, which code can drop).")
+UNISOLATED = ("NOT ISOLATED: {problem}. Student code runs with the grader's user rights: it can "
+              "read any file the grader's user can, reach the network, and keep a process alive "
+              "after grading by leaving its session and clearing its environment.")
 REQUIRED = ('The rubric requires a sandbox ([execution] sandbox = "required"), but {problem}. '
             'Install bubblewrap, or set sandbox = "auto" to grade without isolation.')
 
