@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import click
 from grader import __version__
 from grader.paths import default_rubric_path
 
+INTERRUPTED = ("Interrupted: the running notebooks were stopped and got no report. Reports already "
+               "written are complete; run the same command with --resume to grade the rest.")
 SELF_CHECK_BANNER = ("Self-check: public checks only. Hidden checks count in your final grade, so "
                      "'all passed' here is not the final score.")
 STATUS_MARKS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
@@ -57,11 +60,14 @@ def main() -> None:
               help="Notebooks graded at once (torch threads per kernel = cores / jobs).")
 @click.option("--seed", type=int, default=None,
               help="Use this seed for every submission's inputs (reproduce a reported run).")
+@click.option("--resume", is_flag=True,
+              help="After an interrupted run: keep the reports in --out that are complete and were "
+                   "made from the same notebook and rubric, and grade only the rest.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the results table.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
 def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int, seed: int | None,
-          quiet: bool, as_json: bool, verbose: int) -> None:
+          resume: bool, quiet: bool, as_json: bool, verbose: int) -> None:
     """Grade a folder (or .zip) of notebooks: SUBMISSIONS holds .ipynb files (id = file name) or
     per-student folders of one notebook each. Exits 0 when the batch completed, whatever the
     scores; non-zero only for usage or rubric errors."""
@@ -80,13 +86,22 @@ def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int, seed: int |
         log.info("graded %s: %g / %g (%s, %.1f s)", report.submission, report.score,
                  report.max_score, report.status, seconds)
 
-    result = _run(lambda: grade_batch(submissions, loaded, out_dir, jobs=jobs, seed=seed,
-                                      on_start=started, on_done=done))
+    # `kill` (SIGTERM) stops the batch like Ctrl-C: kernels killed, finished reports kept.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        result = _run(lambda: grade_batch(submissions, loaded, out_dir, jobs=jobs, seed=seed,
+                                          on_start=started, on_done=done, resume=resume))
+    except KeyboardInterrupt:
+        click.secho(INTERRUPTED, err=True, fg="yellow")
+        sys.exit(130)
+    for warning in result.warnings:
+        click.secho(f"WARNING: {warning}", err=True, fg="red", bold=True)
     if as_json:
         click.echo(json.dumps(_batch_summary(result), indent=2))
         return
     _print_table(result.reports, loaded.task_ids())
-    click.echo(f"\n{len(result.reports)} notebook(s) in {result.seconds:.1f} s "
+    kept = f", {result.resumed} kept from the interrupted run" if result.resumed else ""
+    click.echo(f"\n{len(result.reports)} notebook(s){kept} in {result.seconds:.1f} s "
                f"({result.jobs} at once, {result.torch_threads} torch thread(s) each). "
                f"Reports: {result.out_dir}/  Gradebook: {result.gradebook}")
 
@@ -144,10 +159,15 @@ def data_digits28(out_dir: Path) -> None:
     click.echo(f"Wrote {path}")
 
 
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _batch_summary(result) -> dict:
     return {
         "out_dir": str(result.out_dir), "gradebook": str(result.gradebook),
         "seconds": result.seconds, "jobs": result.jobs, "torch_threads": result.torch_threads,
+        "resumed": result.resumed, "warnings": list(result.warnings),
         "submissions": [{"submission": r.submission, "status": r.status, "score": r.score,
                          "max_score": r.max_score} for r in result.reports],
     }

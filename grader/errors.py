@@ -29,3 +29,7 @@ class KernelDiedError(GraderError):
 
 class ObservationsError(GraderError):
     """Saved observations are missing or unreadable, so a re-score cannot proceed."""
+
+
+class SandboxUnavailableError(GraderError):
+    """The rubric requires an isolated sandbox and this machine cannot provide one."""

@@ -35,6 +35,20 @@ def readable_memory(pid: int) -> bytes:
     return b"".join(chunks)
 
 
+def kernel_process(root: int) -> int:
+    """The kernel's Python process: `root` itself, or (inside the sandbox) a descendant of it."""
+    from grader.execute.processes import descendants, process_table
+
+    def rss(pid: int) -> int:
+        status = Path(f"/proc/{pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")))
+
+    candidates = [pid for pid in {root} | descendants({root}, process_table())
+                  if b"ipykernel_launcher" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                  and not Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"bwrap")]
+    return max(candidates, key=rss)
+
+
 def label_encodings(labels: np.ndarray) -> dict[str, bytes]:
     """The whole label sequence in the encodings it could travel in. Whole, because the kernel
     legitimately holds its own predictions, which match most labels (not all: the model used
@@ -55,7 +69,7 @@ def test_hidden_labels_are_neither_in_kernel_memory_nor_in_its_files(tmp_path: P
     found: dict[str, object] = {}
 
     def audit(session: KernelSession, workdir: Path) -> None:
-        memory = readable_memory(session.pid)
+        memory = readable_memory(kernel_process(session.pid))
         found["memory_bytes"] = len(memory)
         found["image_in_memory"] = hidden_image in memory
         found["labels_in_memory"] = [name for name, data in labels.items() if data in memory]

@@ -46,6 +46,8 @@ class ExecutionSummary:
     notebook_timed_out: bool = False
     torch_threads: int = 1
     warnings: tuple[str, ...] = ()
+    limit_exceeded: str | None = None  # memory | processes | disk | cpu | file, when a limit stopped it
+    sandbox: dict[str, Any] = field(default_factory=dict)  # what isolation the notebook ran under
 
     def failed_cells(self) -> list[CellRun]:
         return [cell for cell in self.cells if cell.status == "error"]

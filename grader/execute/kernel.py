@@ -1,11 +1,13 @@
-"""One kernel process for one submission: start, execute code with a time limit, always shut down.
+"""One kernel process in a sandbox: start, execute code with a time limit, always shut down.
 
-The kernel runs in its own session (process group); when the context exits, the whole group is
-killed, so nothing a notebook started outlives its grading.
+The kernel is started through the sandbox's command (bubblewrap, rlimits) in its own session and
+talks to the grader over unix sockets in the sandbox's runtime folder (no network needed). When the
+context exits, the kernel and every process below it are killed.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sys
@@ -17,26 +19,70 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
+import zmq
+from jupyter_client.blocking import BlockingKernelClient
+from jupyter_client.connect import channel_socket_types
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 from grader.errors import KernelStartError
-from grader.execute.outputs import OutputCollector
+from grader.execute.outputs import OutputCollector, source_cap_code
+from grader.execute.sandbox import Sandbox
 
 KERNEL_NAME = "grader-python"
+KERNEL_ARGV = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 INTERRUPT_GRACE_S = 5.0
+REPLY_IDLE_GRACE_S = 2.0  # after the reply, the idle status may have been dropped in a flood
 POLL_S = 0.05
 ALIVE_CHECK_S = 0.5
+# Bounds on what the grader receives, whatever the kernel sends: a larger message drops the
+# connection (zmq reconnects) instead of being read into the grader's memory.
+MIN_IOPUB_MESSAGE_BYTES = 1024 * 1024
+MAX_SHELL_MESSAGE_BYTES = 64 * 1024 * 1024
+IOPUB_QUEUE_MESSAGES = 100
 
 
-class _GraderKernelSpecs(KernelSpecManager):
-    """Always this interpreter's ipykernel, whatever kernelspecs the machine has installed."""
+_KERNEL_NUMBERS = itertools.count(1)
+
+
+class _SandboxKernelSpecs(KernelSpecManager):
+    """This interpreter's ipykernel started inside the sandbox, whatever kernelspecs the machine
+    has. Interrupts go as messages: a signal to bubblewrap would not reach the kernel."""
+
+    def __init__(self, command: list[str]) -> None:
+        super().__init__()
+        self.command = command
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        return KernelSpec(
-            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            display_name="Python 3 (grader)", language="python", resource_dir="",
-        )
+        return KernelSpec(argv=self.command, display_name="Python 3 (grader)", language="python",
+                          resource_dir="", interrupt_mode="message")
+
+
+class _BoundedClient(BlockingKernelClient):
+    """A client whose sockets refuse oversized messages and queue few iopub messages."""
+
+    max_iopub_bytes = MIN_IOPUB_MESSAGE_BYTES
+
+    def _create_connected_socket(self, channel: str, identity: bytes | None = None) -> zmq.Socket:
+        socket = self.context.socket(channel_socket_types[channel])
+        socket.linger = 1000
+        if identity:
+            socket.identity = identity
+        if channel == "iopub":
+            socket.setsockopt(zmq.MAXMSGSIZE, self.max_iopub_bytes)
+            socket.setsockopt(zmq.RCVHWM, IOPUB_QUEUE_MESSAGES)
+        elif channel == "shell":
+            socket.setsockopt(zmq.MAXMSGSIZE, MAX_SHELL_MESSAGE_BYTES)
+        socket.connect(self._make_url(channel))
+        return socket
+
+    def reconnect_iopub(self) -> None:
+        """A fresh iopub socket, after one was dropped for an oversized message."""
+        channel, self._iopub_channel = self._iopub_channel, None
+        if channel is not None:
+            channel.stop()
+            channel.close()
+        self.iopub_channel.start()
 
 
 @dataclass
@@ -58,9 +104,11 @@ class ExecuteOutcome:
 class KernelSession:
     """A started kernel with a client; use `start_kernel_session()` to get one."""
 
-    def __init__(self, manager: KernelManager) -> None:
+    def __init__(self, manager: KernelManager, max_output_bytes: int) -> None:
         self.manager = manager
-        self.client = manager.client()
+        self.client = _BoundedClient(**manager.get_connection_info(session=True),
+                                     connection_file=manager.connection_file, parent=manager)
+        self.client.max_iopub_bytes = max(MIN_IOPUB_MESSAGE_BYTES, 4 * max_output_bytes)
         self.client.start_channels()
 
     @property
@@ -104,6 +152,13 @@ class KernelSession:
             idle = self._drain_iopub(msg_id, collector) or idle
             if reply is None:
                 reply = self._poll_reply(msg_id)
+                if reply is not None and not timed_out:
+                    deadline = min(deadline, time.monotonic() + REPLY_IDLE_GRACE_S)
+        if reply is not None and not idle and not timed_out:
+            # The kernel answered but its idle status never came: the grader's iopub socket
+            # refused an oversized message (and lost what followed until it reconnected).
+            collector.mark_lost(self.client.max_iopub_bytes)
+            self.client.reconnect_iopub()
         outcome = _outcome_from_reply(reply, collector, time.monotonic() - started)
         if timed_out:
             outcome.status = "timeout"
@@ -135,13 +190,14 @@ class KernelSession:
         except Empty:
             return None
 
-    def kill(self) -> None:
-        """End the kernel and every process in its session, whatever state it is in."""
+    def kill(self, sandbox: Sandbox) -> None:
+        """End the kernel and every process below it, whatever state it is in."""
         try:
             self.client.stop_channels()
         finally:
             pid = self.pid
             if pid is not None:
+                sandbox.kill_tree(pid)
                 try:
                     os.killpg(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
@@ -151,6 +207,15 @@ class KernelSession:
             except Exception:  # noqa: BLE001 - the group is already dead; cleanup is best effort
                 pass
             self.manager.cleanup_resources()
+
+
+def _log_tail(path: Path, lines: int = 5) -> str:
+    """The last lines the kernel printed on its own stdout/stderr, to say why it did not start."""
+    try:
+        tail = path.read_text("utf-8", "replace").strip().splitlines()[-lines:]
+    except OSError:
+        return ""
+    return (" (kernel log: " + " | ".join(tail) + ")") if tail else ""
 
 
 def _outcome_from_reply(reply: dict[str, Any] | None, collector: OutputCollector,
@@ -172,26 +237,38 @@ def _outcome_from_reply(reply: dict[str, Any] | None, collector: OutputCollector
 
 
 @contextmanager
-def start_kernel_session(workdir: Path, env: dict[str, str], runtime_dir: Path,
-                         start_timeout_s: float) -> Iterator[KernelSession]:
-    """Start a kernel in `workdir` with exactly `env`; kill its whole process group on exit."""
-    manager = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=_GraderKernelSpecs())
-    manager.connection_file = str(runtime_dir / f"kernel-{os.getpid()}-{id(manager)}.json")
+def start_kernel_session(sandbox: Sandbox, env: dict[str, str], start_timeout_s: float,
+                         max_output_bytes: int) -> Iterator[KernelSession]:
+    """Start a kernel inside `sandbox`, in its working directory, with exactly `env` (plus the
+    sandbox's marker); kill it and everything it started on exit."""
+    runtime_dir = sandbox.runtime_dir
+    manager = KernelManager(kernel_name=KERNEL_NAME,
+                            kernel_spec_manager=_SandboxKernelSpecs(sandbox.command(KERNEL_ARGV)))
+    name = f"k{next(_KERNEL_NUMBERS)}"
+    manager.transport = "ipc"
+    manager.ip = str(runtime_dir / name)
+    manager.connection_file = str(runtime_dir / f"{name}.json")
     # The kernel's own stdout/stderr (not the notebook's outputs) go to a log, not our console.
-    log = open(runtime_dir / "kernel.log", "ab")  # noqa: SIM115 - closed in the finally below
+    log = open(runtime_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in the finally below
     try:
-        manager.start_kernel(cwd=str(workdir), env=env, stdout=log, stderr=log)
+        manager.start_kernel(cwd=str(sandbox.workdir), env=sandbox.environment(env), stdout=log,
+                             stderr=log)
     except Exception as error:
         log.close()
         raise KernelStartError(f"the kernel could not be started: {error}") from error
-    session = KernelSession(manager)
+    session = KernelSession(manager, max_output_bytes)
+    if session.pid is not None:
+        sandbox.adopt(session.pid)
     try:
         try:
             session.client.wait_for_ready(timeout=start_timeout_s)
         except RuntimeError as error:
+            log.flush()
             raise KernelStartError(
-                f"the kernel did not become ready within {start_timeout_s:g} s: {error}") from error
+                f"the kernel did not become ready within {start_timeout_s:g} s: {error}"
+                f"{_log_tail(runtime_dir / f'{name}.log')}") from error
+        session.execute(source_cap_code(2 * max_output_bytes), start_timeout_s, silent=True)
         yield session
     finally:
-        session.kill()
+        session.kill(sandbox)
         log.close()

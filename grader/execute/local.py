@@ -1,15 +1,15 @@
-"""Run one notebook in a fresh local kernel, cell by cell, then probe it.
+"""Run one notebook in a fresh sandboxed kernel, cell by cell, then probe it.
 
 A failing cell does not stop the notebook. A cell past its time limit is interrupted and the next
-cell runs. When the kernel dies (or ignores an interrupt) at cell k, cells 0..k-1 are run again
-in a fresh kernel and the probes run there, so what was defined before still earns its points.
+cell runs. When the kernel dies (or ignores an interrupt, or a resource limit stops it) at cell k,
+cells 0..k-1 are run again in a fresh kernel, from a clean working directory, and the probes run
+there, so what was defined before still earns its points.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from grader.data.sources import install_data
-from grader.errors import KernelStartError
+from grader.errors import KernelStartError, SandboxUnavailableError
 from grader.execute.base import CellRun, ExecutionJob, ExecutionResult, ExecutionSummary
 from grader.execute.kernel import KernelSession, start_kernel_session
+from grader.execute.limits import describe_exit, explain_error
+from grader.execute.sandbox import Sandbox, open_sandbox, sandbox_support
 from grader.observe.probe import ProbeReply, ProbeRequest, new_nonce, parse_reply, render_probe
 
 NOTEBOOK_COPY_NAME = "submission.ipynb"
@@ -30,6 +32,8 @@ KERNEL_DIED_WARNING = ("The kernel died at cell {index} (exit code {code}); cell
                        "run again in a fresh kernel to probe what they define.")
 KERNEL_STUCK_WARNING = ("Cell {index} did not stop when interrupted after its time limit; the kernel "
                         "was killed and cells 1..{before} were run again in a fresh kernel.")
+KERNEL_STOPPED_WARNING = ("The kernel was stopped at cell {index}: {reason}. Cells 1..{before} were "
+                          "run again in a fresh kernel to probe what they define.")
 START_FAILED = "The kernel could not be started: {error}"
 
 
@@ -68,15 +72,17 @@ class _Pass:
     exit_code: int | None = None
     stuck_at: int | None = None
     notebook_timed_out: bool = False
+    limit_exceeded: str | None = None
+    stopped_because: str | None = None  # a sentence, when a resource limit ended the kernel
 
 
 AfterProbes = Callable[[KernelSession, Path], None]
 
 
 class LocalKernelExecutor:
-    """Each notebook in its own kernel process, in a fresh working directory that holds only
-    a copy of the notebook and `data/`. `after_probes(session, workdir)`, when given, is called
-    with the live kernel once the probes have run (for audits and tests)."""
+    """Each notebook in its own sandbox (see grader/execute/sandbox.py), whose working directory
+    holds only a copy of the notebook and `data/`. `after_probes(session, workdir)`, when given,
+    is called with the live kernel once the probes have run (for audits and tests)."""
 
     def __init__(self, after_probes: AfterProbes | None = None) -> None:
         self.after_probes = after_probes
@@ -84,45 +90,54 @@ class LocalKernelExecutor:
     def run(self, job: ExecutionJob) -> ExecutionResult:
         started = time.monotonic()
         notebook = copy.deepcopy(job.notebook)
-        with tempfile.TemporaryDirectory(prefix=f"grader-{job.submission_id}-") as tmp:
-            workdir, runtime = Path(tmp, "work"), Path(tmp, "runtime")
-            workdir.mkdir()
-            runtime.mkdir()
-            (workdir / NOTEBOOK_COPY_NAME).write_text(_notebook_json(notebook), "utf-8")
-            install_data(workdir / "data", job.data)
-            env = kernel_env(workdir, job.torch_threads)
-            try:
-                result = self._run_in_kernels(job, notebook, workdir, runtime, env)
-            except KernelStartError as error:
-                result = _not_started(job, notebook, str(error))
-            finally:
-                _close_event_loop()
+        try:
+            support = sandbox_support(job.limits.sandbox)
+            with open_sandbox(job.limits, support) as sandbox:
+                _prepare_workdir(sandbox, notebook, job)
+                env = kernel_env(sandbox.workdir, job.torch_threads)
+                try:
+                    result = self._run_in_kernels(job, notebook, sandbox, env)
+                except KernelStartError as error:
+                    result = _not_started(job, notebook, str(error))
+                finally:
+                    _close_event_loop()
+            facts, warnings = support.facts(), support.warnings()
+        except SandboxUnavailableError as error:
+            result = _not_started(job, notebook, str(error))
+            facts, warnings = {}, ()
         summary = result.summary
-        result.summary = ExecutionSummary(**{**summary.__dict__,
+        result.summary = ExecutionSummary(**{**summary.__dict__, "sandbox": facts,
+                                             "warnings": (*summary.warnings, *warnings),
                                              "seconds": round(time.monotonic() - started, 3)})
         return result
 
-    def _run_in_kernels(self, job: ExecutionJob, notebook: dict[str, Any], workdir: Path,
-                        runtime: Path, env: dict[str, str]) -> ExecutionResult:
+    def _run_in_kernels(self, job: ExecutionJob, notebook: dict[str, Any], sandbox: Sandbox,
+                        env: dict[str, str]) -> ExecutionResult:
         limits = job.limits
         code_cells = [i for i, c in enumerate(notebook["cells"])
                       if c["cell_type"] == "code" and _source(c).strip()]
         warnings: list[str] = []
-        with start_kernel_session(workdir, env, runtime, limits.kernel_start_timeout_s) as session:
-            first = self._run_cells(session, job, notebook, code_cells, record_outputs=True)
+        with self._kernel(sandbox, env, limits) as session:
+            first = self._run_cells(session, sandbox, job, notebook, code_cells, record_outputs=True)
             if first.died_at is None and first.stuck_at is None:
                 replies = self._run_probes(session, job.probes)
-                self._after_probes(session, workdir)
+                self._after_probes(session, sandbox.workdir)
                 return _result(job, notebook, first, replies, warnings)
         # The kernel died or hung at some cell: replay the cells before it, then probe.
         broken_at = first.died_at if first.died_at is not None else first.stuck_at
         before = [i for i in code_cells if i < broken_at]
-        template = KERNEL_DIED_WARNING if first.died_at is not None else KERNEL_STUCK_WARNING
+        before_text = max(before) + 1 if before else "(none)"
         # Cells are counted from 1 in messages (the JSON keeps 0-based indices).
-        warnings.append(template.format(index=broken_at + 1, code=first.exit_code,
-                                        before=max(before) + 1 if before else "(none)"))
-        with start_kernel_session(workdir, env, runtime, limits.kernel_start_timeout_s) as session:
-            replay = self._run_cells(session, job, copy.deepcopy(notebook), before,
+        if first.stopped_because is not None:
+            warnings.append(KERNEL_STOPPED_WARNING.format(
+                index=broken_at + 1, reason=first.stopped_because, before=before_text))
+        else:
+            template = KERNEL_DIED_WARNING if first.died_at is not None else KERNEL_STUCK_WARNING
+            warnings.append(template.format(index=broken_at + 1, code=first.exit_code,
+                                            before=before_text))
+        _prepare_workdir(sandbox, notebook, job)
+        with self._kernel(sandbox, env, limits) as session:
+            replay = self._run_cells(session, sandbox, job, copy.deepcopy(notebook), before,
                                      record_outputs=False)
             if replay.died_at is not None or replay.stuck_at is not None:
                 warnings.append("The kernel broke again while replaying; nothing could be probed.")
@@ -130,15 +145,20 @@ class LocalKernelExecutor:
                            for p in job.probes}
             else:
                 replies = self._run_probes(session, job.probes)
-                self._after_probes(session, workdir)
+                self._after_probes(session, sandbox.workdir)
         return _result(job, notebook, first, replies, warnings)
 
     def _after_probes(self, session: KernelSession, workdir: Path) -> None:
         if self.after_probes is not None:
             self.after_probes(session, workdir)
 
-    def _run_cells(self, session: KernelSession, job: ExecutionJob, notebook: dict[str, Any],
-                   indices: list[int], record_outputs: bool) -> _Pass:
+    @staticmethod
+    def _kernel(sandbox: Sandbox, env: dict[str, str], limits: Any):
+        return start_kernel_session(sandbox, env, limits.kernel_start_timeout_s,
+                                    limits.max_cell_output_bytes)
+
+    def _run_cells(self, session: KernelSession, sandbox: Sandbox, job: ExecutionJob,
+                   notebook: dict[str, Any], indices: list[int], record_outputs: bool) -> _Pass:
         limits = job.limits
         state = _Pass()
         deadline = time.monotonic() + limits.notebook_timeout_s
@@ -159,11 +179,12 @@ class LocalKernelExecutor:
                 cell["execution_count"] = outcome.execution_count
             if outcome.status == "timeout" and limits.cell_timeout_s > remaining:
                 state.notebook_timed_out = True
+            message = explain_error(outcome.error, outcome.message, limits)
             if outcome.status == "kernel_died":
                 state.died_at, state.exit_code = index, session.exit_code()
+                message = _stopped_because(sandbox, state, limits)
             if outcome.kernel_stuck:
                 state.stuck_at = index
-            message = outcome.message
             if outcome.status == "timeout":
                 message = f"the cell was still running after {timeout:.0f} s and was interrupted"
             state.runs[index] = CellRun(
@@ -190,6 +211,21 @@ class LocalKernelExecutor:
             replies.setdefault(request.key, ProbeReply(
                 "not_run", message="the kernel stopped answering during an earlier probe"))
         return replies
+
+
+def _stopped_because(sandbox: Sandbox, state: _Pass, limits: Any) -> str | None:
+    """Why the kernel died, when a resource limit ended it (recorded in `state`)."""
+    breach = sandbox.take_breach() or describe_exit(state.exit_code, limits)
+    if breach is not None:
+        state.limit_exceeded, state.stopped_because = breach.limit, breach.message
+    return state.stopped_because
+
+
+def _prepare_workdir(sandbox: Sandbox, notebook: dict[str, Any], job: ExecutionJob) -> None:
+    """A clean working directory holding the notebook and its data, nothing else."""
+    sandbox.reset_workdir()
+    (sandbox.workdir / NOTEBOOK_COPY_NAME).write_text(_notebook_json(notebook), "utf-8")
+    install_data(sandbox.workdir / "data", job.data)
 
 
 def _close_event_loop() -> None:
@@ -235,7 +271,7 @@ def _result(job: ExecutionJob, notebook: dict[str, Any], state: _Pass,
         seconds=0.0, cells=tuple(state.runs[i] for i in sorted(state.runs)),
         kernel_died=state.died_at is not None, kernel_died_at_cell=state.died_at,
         kernel_exit_code=state.exit_code, notebook_timed_out=state.notebook_timed_out,
-        torch_threads=job.torch_threads, warnings=tuple(warnings))
+        torch_threads=job.torch_threads, warnings=tuple(warnings), limit_exceeded=state.limit_exceeded)
     return ExecutionResult(summary=summary, probe_replies=replies, executed_notebook=notebook)
 
 

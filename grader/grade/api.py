@@ -13,6 +13,8 @@ from pathlib import Path
 
 from grader.execute.base import Executor
 from grader.execute.registry import make_executor
+from grader.execute.sandbox import abort_sandboxes, allow_sandboxes, sandbox_support
+from grader.grade.resume import finished_report
 from grader.grade.submission import grade_submission
 from grader.grade.submissions import Submission, discover_submissions, extract_zip
 from grader.observe.observations import Observations
@@ -36,6 +38,8 @@ class BatchResult:
     seconds: float
     jobs: int
     torch_threads: int
+    resumed: int = 0  # reports kept from an earlier, interrupted run (--resume)
+    warnings: tuple[str, ...] = ()  # batch-wide, e.g. that notebooks ran without isolation
 
 
 def available_cores() -> int:
@@ -67,14 +71,22 @@ def _as_rubric(rubric: Rubric | str | Path) -> Rubric:
 def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: str | Path,
                 jobs: int = 1, seed: int | None = None, executor: Executor | str = "local",
                 on_start: Callable[[Submission], None] | None = None,
-                on_done: Callable[[SubmissionReport], None] | None = None) -> BatchResult:
+                on_done: Callable[[SubmissionReport], None] | None = None,
+                resume: bool = False) -> BatchResult:
     """Grade every submission in a folder (or .zip) into `out_dir`: a report per submission,
-    `grades.csv` for the batch. Problems of single submissions end up in their reports."""
+    `grades.csv` for the batch. Problems of single submissions end up in their reports.
+
+    resume: keep the reports an interrupted run already completed for the same notebook, rubric
+    and seed, and grade only the rest. On KeyboardInterrupt every running kernel is killed, no
+    report is written for an unfinished submission, and the interrupt is raised again."""
     rubric = _as_rubric(rubric)
     out_dir = Path(out_dir)
     started = time.monotonic()
     jobs, threads = plan_parallelism(jobs, rubric)
     runner = make_executor(executor) if isinstance(executor, str) else executor
+    support = sandbox_support(rubric.execution.sandbox)  # raises when required and unavailable
+    for warning in support.warnings():
+        log.warning("WARNING: %s", warning)
     with tempfile.TemporaryDirectory(prefix="grader-zip-") as unpacked:
         source = Path(submissions)
         if source.is_file() and source.suffix == ".zip":
@@ -82,7 +94,13 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
         found = discover_submissions(source)
         out_dir.mkdir(parents=True, exist_ok=True)
 
+        kept = {s.id: r for s in found if resume and (r := finished_report(out_dir, s, rubric, seed))}
+        if kept:
+            log.info("resuming: %d of %d submission(s) already graded", len(kept), len(found))
+
         def grade_one(submission: Submission) -> SubmissionReport:
+            if submission.id in kept:
+                return kept[submission.id]
             if on_start:
                 on_start(submission)
             report = grade_submission(submission, rubric, out_dir, runner, threads, seed)
@@ -90,10 +108,18 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
                 on_done(report)
             return report
 
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as pool:
+        allow_sandboxes()
+        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+        try:
             reports = list(pool.map(grade_one, found))
+        except KeyboardInterrupt:
+            abort_sandboxes()  # running kernels die; their submissions get no report
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     gradebook = write_gradebook(out_dir, reports)
-    return BatchResult(out_dir, reports, gradebook, round(time.monotonic() - started, 2), jobs, threads)
+    return BatchResult(out_dir, reports, gradebook, round(time.monotonic() - started, 2), jobs,
+                       threads, resumed=len(kept), warnings=support.warnings())
 
 
 def check_notebook(notebook: str | Path, rubric: Rubric | str | Path | None = None,

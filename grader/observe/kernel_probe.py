@@ -52,6 +52,8 @@ def encode(value, depth=0):
     kind = type(value).__module__ + "." + type(value).__qualname__
     if value is None or isinstance(value, (bool, int, float, str)):
         return {"type": kind, "value": value if not isinstance(value, str) else value[:MAX_TEXT]}
+    if _is_tensor(value):
+        return encode_tensor(value, kind)
     if hasattr(value, "tolist") and hasattr(value, "shape"):
         shape = [int(n) for n in value.shape]
         count = 1
@@ -68,6 +70,31 @@ def encode(value, depth=0):
         return {"type": kind, "entries": {str(k)[:100]: encode(v, depth + 1)
                                           for k, v in list(value.items())[:100]}}
     return {"type": kind, "repr": repr(value)[:MAX_TEXT]}
+
+
+def _is_tensor(value):
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and issubclass(type(value), torch._C.TensorBase)
+
+
+def encode_tensor(value, kind):
+    """A tensor read through torch's C-level methods (an immutable type) with __torch_function__
+    off: a patched torch.Tensor.tolist / detach / shape or a tensor subclass cannot change what
+    is reported."""
+    import torch
+
+    base = torch._C.TensorBase
+    with torch._C.DisableTorchFunction():
+        shape = [int(n) for n in base.size(value)]
+        record = {"type": kind, "shape": shape, "dtype": str(base.dtype.__get__(value))}
+        count = 1
+        for n in shape:
+            count *= n
+        if count <= MAX_VALUE_ELEMENTS:
+            record["value"] = base.tolist(base.detach(value))
+    return record
 
 
 def torch_call_logger():

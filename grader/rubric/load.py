@@ -23,6 +23,7 @@ from grader.rubric.fields import (
     positive,
 )
 from grader.rubric.model import (
+    SANDBOX_MODES,
     SEED_POLICIES,
     VISIBILITIES,
     CheckSpec,
@@ -156,6 +157,14 @@ def one_of_int(expected: int):
     return checked
 
 
+def at_least(low: int):
+    def checked(value: Any) -> int:
+        if as_int(value) < low:
+            raise ValueError
+        return value
+    return checked
+
+
 def _parse_data(path: Path, table: dict[str, Any]) -> DataSpec:
     from grader.data.sources import DATA_SOURCES
 
@@ -188,6 +197,13 @@ def _parse_execution(path: Path, table: dict[str, Any]) -> ExecutionLimits:
         "kernel_start_timeout_s": Option(seconds.allowed, seconds.convert, 60.0),
         "max_cell_output_bytes": Option("a positive integer", positive(as_int), 200_000),
         "torch_threads": Option("a positive integer (omit it for cores / jobs)", positive(as_int), None),
+        # Below ~1 GB torch cannot import; an address-space limit is not used (torch maps ~3 GB).
+        "memory_limit_mb": Option("an integer number of MB >= 1024", at_least(1024), 4096),
+        "cpu_time_limit_s": Option(seconds.allowed, seconds.convert, 3600.0),
+        "max_processes": Option("an integer >= 16", at_least(16), 512),
+        "max_file_mb": Option("a positive integer number of MB", positive(as_int), 512),
+        "max_workdir_mb": Option("a positive integer number of MB", positive(as_int), 1024),
+        "sandbox": Option(f"one of {', '.join(SANDBOX_MODES)}", one_of(SANDBOX_MODES), "auto"),
     })
     return ExecutionLimits(**values)
 

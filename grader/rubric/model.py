@@ -10,6 +10,7 @@ from typing import Any
 
 VISIBILITIES = ("public", "hidden")
 SEED_POLICIES = ("per_submission", "fixed", "fresh")
+SANDBOX_MODES = ("auto", "required", "off")
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,24 @@ class SeedPolicy:
 
 @dataclass(frozen=True)
 class ExecutionLimits:
+    """Time, output and resource limits of one notebook's kernel (the rubric's [execution] table).
+
+    sandbox: auto (bubblewrap when it works, else run unisolated with a warning in every report),
+    required (a notebook is not run without bubblewrap) or off (never isolate; for debugging).
+    """
+
     cell_timeout_s: float
     notebook_timeout_s: float
     probe_timeout_s: float
     kernel_start_timeout_s: float
     max_cell_output_bytes: int
     torch_threads: int | None  # None: cores // jobs
+    memory_limit_mb: int = 4096
+    cpu_time_limit_s: float = 3600.0
+    max_processes: int = 512
+    max_file_mb: int = 512
+    max_workdir_mb: int = 1024
+    sandbox: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,34 @@
+"""Resuming an interrupted batch: which submissions already have a complete, up-to-date report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from grader.grade.submissions import Submission
+from grader.report.model import SubmissionReport
+from grader.report.writers import submission_files
+from grader.rubric.model import Rubric
+
+
+def finished_report(out_dir: Path, submission: Submission, rubric: Rubric,
+                    seed_override: int | None = None) -> SubmissionReport | None:
+    """The saved report of `submission` when it can stand as it is: complete (it is written last
+    and atomically, after the observations), graded (an `error` report is cheap to redo and may
+    come from a passing problem), and made from the same notebook bytes, rubric and seed."""
+    files = submission_files(out_dir, submission.id)
+    if submission.notebook is None or not files["observations"].is_file():
+        return None
+    try:
+        report = SubmissionReport.from_dict(json.loads(files["report"].read_text("utf-8")))
+        notebook_sha256 = hashlib.sha256(submission.notebook.read_bytes()).hexdigest()
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if report.status != "graded" or report.rubric_sha256 != rubric.sha256:
+        return None
+    if report.notebook_sha256 != notebook_sha256:
+        return None
+    if seed_override is not None and report.seed != seed_override:
+        return None
+    return report
