@@ -11,6 +11,16 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RUBRIC = REPO / "rubrics" / "ex06.toml"
 SAMPLES = REPO / "submissions"
 
+# A rubric check on conv_output_size alone: notebooks that need no torch grade in a second or two.
+A1_LECTURE_CHECK = """[[checks]]
+id = "A1.lecture_examples"
+kind = "function"
+function = "conv_output_size"
+oracle = "conv_output_size"
+points = 2
+cases = [{ h_in = 3, kernel_size = 2 }, { h_in = 28, kernel_size = 3, padding = 1 }]
+"""
+
 GOOD_DEF = """def conv_output_size(h_in, kernel_size, padding=0, stride=1):
     return (h_in - kernel_size + 2 * padding) // stride + 1"""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import write_notebook
+from support import A1_LECTURE_CHECK, write_notebook
 
 from grader.grade.api import BatchResult, grade_batch
 
@@ -24,14 +24,7 @@ source = "digits28"
 cell_timeout_s = 3
 notebook_timeout_s = 60
 probe_timeout_s = 10
-[[checks]]
-id = "A1.lecture_examples"
-kind = "function"
-function = "conv_output_size"
-oracle = "conv_output_size"
-points = 2
-cases = [{ h_in = 3, kernel_size = 2 }, { h_in = 28, kernel_size = 3, padding = 1 }]
-[[checks]]
+""" + A1_LECTURE_CHECK + """[[checks]]
 id = "A1.random_inputs"
 kind = "function"
 function = "conv_output_size"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support import GOOD_DEF, REPO, processes_running, write_notebook
+from support import A1_LECTURE_CHECK, GOOD_DEF, REPO, processes_running, write_notebook
 
 from grader.grade.api import grade_batch
 
@@ -25,14 +25,7 @@ source = "digits28"
 [execution]
 cell_timeout_s = 4
 notebook_timeout_s = 60
-[[checks]]
-id = "A1.lecture_examples"
-kind = "function"
-function = "conv_output_size"
-oracle = "conv_output_size"
-points = 2
-cases = [{ h_in = 3, kernel_size = 2 }, { h_in = 28, kernel_size = 3, padding = 1 }]
-"""
+""" + A1_LECTURE_CHECK
 
 SLOW = "import subprocess, time\nsubprocess.Popen(['sleep', '7921'])\ntime.sleep(60)"
 MARK = b"sleep\x007921\x00"

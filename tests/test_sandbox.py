@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from support import DEFAULT_RUBRIC, GOOD_DEF, REPO, processes_running, write_notebook
+from support import A1_LECTURE_CHECK, DEFAULT_RUBRIC, GOOD_DEF, REPO, processes_running, write_notebook
 
 from grader.execute.sandbox import sandbox_support
 from grader.grade.api import BatchResult, grade_batch
@@ -152,14 +152,7 @@ cell_timeout_s = 30
 notebook_timeout_s = 120
 probe_timeout_s = 20
 memory_limit_mb = 1536
-[[checks]]
-id = "A1.lecture_examples"
-kind = "function"
-function = "conv_output_size"
-oracle = "conv_output_size"
-points = 2
-cases = [{ h_in = 3, kernel_size = 2 }, { h_in = 28, kernel_size = 3, padding = 1 }]
-[[checks]]
+""" + A1_LECTURE_CHECK + """[[checks]]
 id = "A2.slide_example"
 kind = "function"
 function = "conv2d_single"
