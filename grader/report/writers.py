@@ -108,3 +108,36 @@ def write_gradebook(out_dir: Path, reports: Sequence[SubmissionReport]) -> Path:
     path = out_dir / GRADEBOOK_NAME
     write_atomic(path, frame.to_csv(index=False))
     return path
+
+
+def write_junit(path: Path, report: SubmissionReport) -> Path:
+    from grader.report.junit import render_junit
+
+    write_atomic(path, render_junit(report))
+    return path
+
+
+def write_gradescope(path: Path, report: SubmissionReport) -> Path:
+    """Gradescope's results.json (on Gradescope: /autograder/results/results.json)."""
+    from grader.report.gradescope import gradescope_json
+
+    write_atomic(path, gradescope_json(report))
+    return path
+
+
+def append_markdown_summary(path: Path, report: SubmissionReport, title: str, public_only: bool) -> Path:
+    """Append (never replace: other steps write there too) a Markdown summary, e.g. to
+    GitHub's $GITHUB_STEP_SUMMARY."""
+    from grader.report.markdown import render_markdown
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write(render_markdown(report, title, public_only) + "\n")
+    return path
+
+
+def write_feedback_page(path: Path, report: SubmissionReport, audience: str, title: str) -> Path:
+    from grader.report.html_feedback import render_feedback
+
+    write_atomic(path, render_feedback(report, audience, title))
+    return path
