@@ -165,3 +165,18 @@ def test_pages_are_written_where_the_links_point(report, tmp_path) -> None:
 
     assert sorted((tmp_path / unquote(h)).exists() for h in hrefs) == [True, True]
     assert "%23" in hrefs[0]  # '#' would start a fragment
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.31, 1.62), (0.0, 1.0), (0.912, 0.95), (3.0, 3.0), (0.0, 250.0)])
+def test_axis_ticks_cover_the_data(low, high) -> None:
+    from grader.report.svg import nice_ticks
+
+    ticks = nice_ticks(low, high)
+    assert ticks[0] <= low and ticks[-1] >= high and 2 <= len(ticks) <= 8
+    assert ticks == sorted(set(ticks))
+
+
+def test_histogram_ticks_are_whole_counts() -> None:
+    from grader.report.svg import nice_ticks
+
+    assert all(float(t).is_integer() for t in nice_ticks(0, 3, integer=True))

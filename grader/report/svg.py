@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from html import escape
 
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 48, 12, 28, 36
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 48, 12, 44, 36
+LEGEND_Y = 30  # between the title and the plot, so no line can run through it
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,11 @@ def nice_ticks(low: float, high: float, count: int = 5, integer: bool = False) -
         high = low + 1.0
     raw = (high - low) / max(1, count - 1)
     power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
     if integer:
         step = max(1.0, round(step))
-    start = math.floor(low / step) * step
-    ticks = []
-    value = start
-    while value < high + step * 0.5:
-        ticks.append(round(value, 10))
-        value += step
-    return ticks
+    first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+    return [round(index * step, 10) for index in range(first, last + 1)]
 
 
 def _tick_label(value: float) -> str:
@@ -113,9 +109,9 @@ def line_chart(x: Sequence[float], series: Sequence[Series], *, title: str, x_la
         path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
         parts.append(f'<polyline class="series" points="{path}" fill="none" stroke="{line.color}" stroke-width="2"/>')
         parts.extend(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{line.color}"/>' for px, py in points)
-        legend_y = MARGIN_TOP + 4 + 14 * index
-        parts.append(f'<rect x="{MARGIN_LEFT + 8}" y="{legend_y}" width="10" height="3" fill="{line.color}"/>')
-        parts.append(f'<text x="{MARGIN_LEFT + 22}" y="{legend_y + 5}" {FONT}>{escape(line.label)}</text>')
+        legend_x = MARGIN_LEFT + 180 * index
+        parts.append(f'<rect x="{legend_x}" y="{LEGEND_Y - 4}" width="10" height="3" fill="{line.color}"/>')
+        parts.append(f'<text x="{legend_x + 14}" y="{LEGEND_Y}" {FONT}>{escape(line.label)}</text>')
     return _svg(width, height, title, parts, "chart line-chart")
 
 
