@@ -34,20 +34,22 @@ class BatchProgress:
         self.current: list[str] = []
         self.lock = threading.Lock()
         self.handler: logging.Handler | None = None
+        self.saved_handlers: list[logging.Handler] = []
 
     def __enter__(self) -> BatchProgress:
         from rich.logging import RichHandler
 
-        self.progress.start()
+        root = logging.getLogger()
+        self.saved_handlers = list(root.handlers)  # they would write through the bar
         self.handler = RichHandler(console=self.console, show_time=False, show_path=False, level=logging.WARNING)
-        logging.getLogger().addHandler(self.handler)
+        root.handlers = [self.handler]
+        self.progress.start()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.progress.stop()
-        if self.handler is not None:
-            logging.getLogger().removeHandler(self.handler)
+        logging.getLogger().handlers = self.saved_handlers
 
     def found(self, submissions: Sequence[Any]) -> None:
         with self.lock:

@@ -51,3 +51,21 @@ def test_feedback_pages_stay_small(sample_batch) -> None:
     sizes = [feedback_pages(sample_batch.out_dir, r.submission)["instructor"].stat().st_size
              for r in sample_batch.reports]
     assert max(sizes) < 200_000  # self-contained, no embedded fonts or libraries
+
+
+def test_rescore_rewrites_the_pages_and_the_summary(sample_batch, tmp_path) -> None:
+    import shutil
+
+    from support import edited_rubric
+
+    from grader.grade.api import rescore
+
+    out = tmp_path / "reports"
+    shutil.copytree(sample_batch.out_dir, out)
+    slide = 'title = "The lecture\'s 3x3 image * 2x2 kernel example"'
+    rubric = edited_rubric(tmp_path, (f"points = 2\n{slide}", f"points = 10\n{slide}"))
+    result = rescore(out, rubric)
+    page = feedback_pages(out, "fails_A2_hardcoded_slide")["instructor"].read_text("utf-8")
+    assert text_of(page, "total-score").startswith("33 / 108")
+    assert result.summary_page == out / SUMMARY_PAGE_NAME
+    assert "33 / 108" in text_of(result.summary_page.read_text("utf-8"), "students")

@@ -134,3 +134,17 @@ def test_template_command_prints_the_workflow() -> None:
     assert result.exit_code == 0
     steps = yaml.safe_load(result.stdout)["jobs"]["grade"]["steps"]
     assert any("grader check" in step.get("run", "") for step in steps)
+
+
+def test_progress_replaces_the_stderr_log_handlers_while_it_runs() -> None:
+    import logging
+
+    from rich.console import Console
+
+    from grader.console import BatchProgress
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    with BatchProgress(Console(file=io.StringIO(), force_terminal=True)) as progress:
+        assert root.handlers == [progress.handler]
+    assert root.handlers == before

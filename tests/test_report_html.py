@@ -180,3 +180,9 @@ def test_histogram_ticks_are_whole_counts() -> None:
     from grader.report.svg import nice_ticks
 
     assert all(float(t).is_integer() for t in nice_ticks(0, 3, integer=True))
+
+
+def test_a_public_only_report_still_says_hidden_checks_may_count(report) -> None:
+    html = render_feedback(report.public_view(), "student", "Ex 06")
+    assert "This page shows the public checks only" in html
+    assert "all passed here is not the final score" in html

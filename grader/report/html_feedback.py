@@ -17,6 +17,8 @@ from grader.report.text import points
 AUDIENCES = ("instructor", "student")
 STUDENT_NOTE = ("This copy shows the public checks only. {hidden} hidden check(s) worth {points} point(s) "
                 "also count in your final grade.")
+PUBLIC_ONLY_NOTE = ("This page shows the public checks only. Hidden checks, where your instructor set any, "
+                    "also count in your final grade, so all passed here is not the final score.")
 INSTRUCTOR_NOTE = "Instructor copy: every check, hidden ones marked. Students get the copy with public checks only."
 NOT_GRADED = "This notebook could not be graded: {reason}"
 NOTHING_LOST = "No points lost on the checks shown here."
@@ -38,10 +40,12 @@ def render_feedback(report: SubmissionReport, audience: str = "instructor", titl
     hidden = [c for c in report.checks if c.visibility != "public"]
     if audience == "instructor":
         note = INSTRUCTOR_NOTE
-    else:
+    elif hidden:
         note = STUDENT_NOTE.format(hidden=len(hidden), points=points(sum(c.max_score for c in hidden)))
+    else:  # e.g. a self-check, graded on the public checks only: it cannot know what is hidden
+        note = PUBLIC_ONLY_NOTE
     body = [
-        _header(shown, title, note if hidden or audience == "instructor" else ""),
+        _header(shown, title, note),
         _tasks(shown),
         _lost(shown.checks),
         _layers(shown.checks),
