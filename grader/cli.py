@@ -163,7 +163,8 @@ def check(notebook: Path, rubric: Path, out_dir: Path | None, as_json: bool, all
 
     threshold = _parse_min_score(min_score)
     _setup_logging(0, True)
-    report = _run(lambda: check_notebook(notebook, rubric, out_dir, include_hidden=all_checks))
+    extra = {"include_hidden": True} if all_checks else {}
+    report = _run(lambda: check_notebook(notebook, rubric, out_dir, **extra))
     title = f"grader check {notebook.name}"
     written = []
     if html_path is not None:
@@ -252,7 +253,7 @@ def _batch_summary(result) -> dict:
         "summary_page": str(result.summary_page), "log_file": str(result.log_file),
         "seconds": result.seconds, "jobs": result.jobs, "torch_threads": result.torch_threads,
         "resumed": result.resumed, "warnings": list(result.warnings),
-        "submissions": [entry(r) for r in sorted(result.reports, key=lambda r: r.submission)],
+        "submissions": [entry(r) for r in result.reports],
     }
 
 

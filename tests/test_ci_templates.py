@@ -16,6 +16,7 @@ import yaml
 from gradescope_spec import validate_results
 from support import DEFAULT_RUBRIC, SAMPLES
 
+from grader.rubric.load import load_rubric
 from grader.templates import template_path
 
 BIN = Path(sys.executable).parent
@@ -53,18 +54,22 @@ def test_workflow_grading_command_on_a_sample_checkout(tmp_path) -> None:
     done = subprocess.run(["bash", "-e", "-c", run], cwd=checkout, env=env, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
+    public = load_rubric(DEFAULT_RUBRIC).public_only()
     suite = ET.parse(checkout / "grader-results" / "junit.xml").getroot().find("testsuite")
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("15", "1", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == (str(len(public.checks)), "1", "0")
     failed = [case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None]
     assert failed == ["A2.random_inputs: 2D convolution of random images and kernels"]
-    assert "Public checks: 20 / 93 points." in done.stdout
-    assert "20 / 93 points" in summary.read_text()
+    score = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert (float(score["max_score"]), float(score["score"])) == (public.max_score, public.max_score - 3)
+    assert f"Public checks: {score['score']} / {score['max_score']} points." in done.stdout
+    assert f"{score['score']} / {score['max_score']} points" in summary.read_text()
     assert (checkout / "grader-results" / "feedback.html").stat().st_size > 5000
 
-    stricter = {**env, "MIN_SCORE": "50%", "GITHUB_STEP_SUMMARY": ""}
-    done = subprocess.run(["bash", "-e", "-c", run], cwd=checkout, env=stricter, capture_output=True, text=True,
+    full_marks = {**env, "MIN_SCORE": f"{public.max_score:g}", "GITHUB_STEP_SUMMARY": ""}
+    done = subprocess.run(["bash", "-e", "-c", run], cwd=checkout, env=full_marks, capture_output=True, text=True,
                           timeout=900)
-    assert done.returncode == 3 and "below --min-score 50%" in done.stderr
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"below --min-score {public.max_score:g} points" in done.stderr
 
 
 def run_autograder(root: Path) -> subprocess.CompletedProcess:
@@ -81,7 +86,9 @@ def test_gradescope_run_autograder_writes_valid_results(tmp_path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert validate_results(results) == []
-    assert results["score"] == 25  # every check, hidden ones included, as the batch grades it
+    # Every check, hidden ones included, as the batch grades it: A2.random_inputs and the hidden
+    # A2.padding_stride (3 + 2 points) are lost.
+    assert results["score"] == results["extra_data"]["max_score"] - 5 == load_rubric(DEFAULT_RUBRIC).max_score - 5
     tests = {t["name"].split(":")[0]: t for t in results["tests"]}
     assert tests["A2.padding_stride"]["visibility"] == "after_published"
     assert tests["A2.random_inputs"]["status"] == "failed" and tests["A2.random_inputs"]["visibility"] == "visible"

@@ -186,3 +186,12 @@ def test_a_public_only_report_still_says_hidden_checks_may_count(report) -> None
     html = render_feedback(report.public_view(), "student", "Ex 06")
     assert "This page shows the public checks only" in html
     assert "all passed here is not the final score" in html
+
+
+def test_detail_values_read_as_people_write_them() -> None:
+    from grader.report.explain import show_value
+
+    assert show_value(421834) == "421,834"
+    assert show_value([64, 7, 7]) == "(64, 7, 7)"
+    assert show_value({"block2": [64, 14, 14], "flatten": 3136}) == "block2: (64, 14, 14), flatten: 3,136"
+    assert show_value(None) == "" and show_value("shape (7, 5)") == "shape (7, 5)"

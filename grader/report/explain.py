@@ -37,6 +37,8 @@ def show_value(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return clean_text(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"  # parameter counts: 421,834
     if isinstance(value, dict):
         return ", ".join(f"{key}: {show_value(item)}" for key, item in value.items())
     if isinstance(value, (list, tuple)) and all(isinstance(item, (int, float)) for item in value):

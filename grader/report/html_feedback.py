@@ -126,9 +126,10 @@ def _layers(checks: Sequence[CheckResult]) -> str:
     total_class = ' class="num mismatch"' if totals[0] != totals[1] else ' class="num"'
     header = "<th>name</th><th>type</th><th>output shape</th><th class=\"num\">parameters</th>"
     return ('<section id="layers"><h2>Your network beside the reference</h2>'
-            '<p class="muted small">Rows are matched by position; highlighted cells differ from the reference.</p>'
-            f'<table id="layer-table"><thead><tr><th></th><th colspan="4">your <code>{esc(source.id)}</code> model'
-            '</th><th colspan="4">reference</th></tr><tr><th>#</th>' + header + header + "</tr></thead><tbody>"
+            f'<p class="muted small">As traced by <code>{esc(source.id)}</code> on one batch. Rows are matched by '
+            "position; highlighted cells differ from the reference.</p>"
+            '<table id="layer-table"><thead><tr><th></th><th colspan="4">your network</th>'
+            '<th colspan="4">reference</th></tr><tr><th>#</th>' + header + header + "</tr></thead><tbody>"
             + "".join(rows) + f'</tbody><tfoot><tr><th colspan="4">total</th><th{total_class}>{totals[0]:,}</th>'
             f'<th colspan="3"></th><th{total_class}>{totals[1]:,}</th></tr></tfoot></table></section>')
 

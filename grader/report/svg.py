@@ -102,7 +102,8 @@ def line_chart(x: Sequence[float], series: Sequence[Series], *, title: str, x_la
         y = frame.y(threshold)
         parts.append(f'<line class="threshold" x1="{MARGIN_LEFT}" x2="{width - MARGIN_RIGHT}" y1="{y:.1f}" '
                      f'y2="{y:.1f}" stroke="#b00020" stroke-dasharray="5 4"/>')
-        parts.append(f'<text x="{width - MARGIN_RIGHT - 2}" y="{y - 4:.1f}" text-anchor="end" {FONT} '
+        label_y = y + 13 if y - MARGIN_TOP < 14 else y - 4  # below the line when it runs along the top
+        parts.append(f'<text x="{width - MARGIN_RIGHT - 2}" y="{label_y:.1f}" text-anchor="end" {FONT} '
                      f'fill="#b00020">{escape(threshold_label)}</text>')
     for index, line in enumerate(series):
         points = [(frame.x(xv), frame.y(yv)) for xv, yv in zip(x, line.values, strict=False) if math.isfinite(yv)]
