@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -21,16 +22,17 @@ class BatchProgress:
 
     def __init__(self, console: Any | None = None) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.console = console or Console(stderr=True)
         self.progress = Progress(
             SpinnerColumn(), TextColumn("[bold]{task.fields[counts]}"), BarColumn(),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[current]}"),
+            TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"), TextColumn("{task.fields[current]}"),
             console=self.console, transient=False)
         self.task: Any = None
         self.total = 0
         self.done_count = 0
+        self.started_at = time.monotonic()
         self.current: list[str] = []
         self.lock = threading.Lock()
         self.handler: logging.Handler | None = None
@@ -54,7 +56,9 @@ class BatchProgress:
     def found(self, submissions: Sequence[Any]) -> None:
         with self.lock:
             self.total = len(submissions)
-            self.task = self.progress.add_task("grading", total=self.total, counts=self._counts(), current="")
+            self.started_at = time.monotonic()
+            self.task = self.progress.add_task("grading", total=self.total, counts=self._counts(), current="",
+                                               eta=self._eta())
 
     def started(self, submission: Any) -> None:
         with self.lock:
@@ -72,6 +76,14 @@ class BatchProgress:
                                                              seconds=seconds), markup=False, highlight=False)
             self._refresh(advance=1)
 
+    def _eta(self) -> str:
+        """Time left at the pace so far (notebooks run in parallel, so the pace already counts that)."""
+        if not self.done_count:
+            return "-:--"
+        left = (time.monotonic() - self.started_at) / self.done_count * (self.total - self.done_count)
+        minutes, seconds = divmod(int(round(left)), 60)
+        return f"{minutes}:{seconds:02d}"
+
     def _counts(self) -> str:
         return PROGRESS_LINE.format(done=self.done_count, total=self.total)
 
@@ -79,4 +91,4 @@ class BatchProgress:
         if self.task is None:
             return
         current = CURRENT.format(ids=", ".join(self.current)) if self.current else ""
-        self.progress.update(self.task, advance=advance, counts=self._counts(), current=current)
+        self.progress.update(self.task, advance=advance, counts=self._counts(), current=current, eta=self._eta())
