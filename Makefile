@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: grade test lint samples clean sandbox
+.PHONY: grade test lint samples clean sandbox chromium gradescope-zip
 
 # Notebooks run isolated under bubblewrap (grader/execute/sandbox.py). Install it where we can (as
 # root, with apt-get); elsewhere say how, and go on: the grader then warns in every report.
@@ -30,11 +30,27 @@ grade: $(STAMP) sandbox
 test: $(STAMP) sandbox
 	$(BIN)/python -m pytest
 
+# The browser tests need Debian's chromium; they are skipped (saying so) where it is missing,
+# except in CI (CI=true), where .ci/run installs it first and a missing browser fails them.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 lint: $(STAMP)
 	$(BIN)/ruff check grader tests
 
 samples: $(STAMP)
 	$(BIN)/python tests/make_samples.py
 
+# The zip to upload as a Gradescope autograder: setup.sh and run_autograder at its root, the
+# grader's source beside them (see README, "Gradescope").
+gradescope-zip:
+	rm -rf build/gradescope && mkdir -p build/gradescope
+	cp -r grader rubrics reference pyproject.toml README.md build/gradescope/
+	cp grader/templates/gradescope/setup.sh grader/templates/gradescope/run_autograder build/gradescope/
+	find build/gradescope -name __pycache__ -prune -exec rm -rf {} +
+	cd build/gradescope && $(PYTHON) -m zipfile -c ../gradescope-autograder.zip *
+	@echo "Wrote build/gradescope-autograder.zip"
+
 clean:
-	rm -rf reports .pytest_cache
+	rm -rf reports .pytest_cache build tests/artifacts

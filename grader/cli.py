@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -17,7 +18,11 @@ INTERRUPTED = ("Interrupted: the running notebooks were stopped and got no repor
                "written are complete; run the same command with --resume to grade the rest.")
 SELF_CHECK_BANNER = ("Self-check: public checks only. Hidden checks count in your final grade, so "
                      "'all passed' here is not the final score.")
+ALL_CHECKS_BANNER = "All checks, hidden ones included (--all-checks)."
 STATUS_MARKS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
+BELOW_MIN_SCORE = "Score {score} is below --min-score {minimum}."
+MIN_SCORE_EXIT = 3  # distinct from 1 (user error) and 2 (usage error)
+GITHUB_STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 
 
 def _run(call):
@@ -37,6 +42,25 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
+def _show_progress(quiet: bool, as_json: bool) -> bool:
+    """The progress bar is for a person at a terminal: never with --quiet / --json or into a pipe."""
+    return not (quiet or as_json) and sys.stderr.isatty()
+
+
+def _parse_min_score(value: str | None) -> tuple[float, bool] | None:
+    """`--min-score 60` (points) or `--min-score 60%` (percent of the maximum)."""
+    if value is None:
+        return None
+    text = value.strip()
+    is_percent = text.endswith("%")
+    try:
+        number = float(text.rstrip("%"))
+    except ValueError:
+        raise click.BadParameter(f"expected points (e.g. 60) or a percentage (e.g. 60%), not {value!r}",
+                                 param_hint="--min-score") from None
+    return number, is_percent
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="grader")
 def main() -> None:
@@ -47,6 +71,7 @@ def main() -> None:
     grader check my_notebook.ipynb                                      # a student's self-check
     grader score reports --rubric rubrics/ex06.toml                     # re-score, no kernels
     grader data digits28 --out data                                     # the students' data file
+    grader template github-classroom > .github/workflows/grade.yml      # CI for submission repos
     """
 
 
@@ -74,23 +99,21 @@ def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int, seed: int |
     from grader.grade.api import grade_batch
     from grader.rubric.load import load_rubric
 
-    _setup_logging(verbose, quiet or as_json)
-    log = logging.getLogger("grader")
+    progress = _show_progress(quiet, as_json)
+    _setup_logging(verbose, quiet or as_json or progress)
     loaded = _run(lambda: load_rubric(rubric))
+    display, hooks = contextlib.nullcontext(), {}
+    if progress:
+        from grader.console import BatchProgress
 
-    def started(submission) -> None:
-        log.info("grading %s ...", submission.id)
-
-    def done(report) -> None:
-        seconds = (report.execution or {}).get("seconds", 0.0)
-        log.info("graded %s: %g / %g (%s, %.1f s)", report.submission, report.score,
-                 report.max_score, report.status, seconds)
-
+        display = bar = BatchProgress()
+        hooks = {"on_found": bar.found, "on_start": bar.started, "on_done": bar.finished}
     # `kill` (SIGTERM) stops the batch like Ctrl-C: kernels killed, finished reports kept.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        result = _run(lambda: grade_batch(submissions, loaded, out_dir, jobs=jobs, seed=seed,
-                                          on_start=started, on_done=done, resume=resume))
+        with display:
+            result = _run(lambda: grade_batch(submissions, loaded, out_dir, jobs=jobs, seed=seed,
+                                              resume=resume, **hooks))
     except KeyboardInterrupt:
         click.secho(INTERRUPTED, err=True, fg="yellow")
         sys.exit(130)
@@ -102,8 +125,8 @@ def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int, seed: int |
     _print_table(result.reports, loaded.task_ids())
     kept = f", {result.resumed} kept from the interrupted run" if result.resumed else ""
     click.echo(f"\n{len(result.reports)} notebook(s){kept} in {result.seconds:.1f} s "
-               f"({result.jobs} at once, {result.torch_threads} torch thread(s) each). "
-               f"Reports: {result.out_dir}/  Gradebook: {result.gradebook}")
+               f"({result.jobs} at once, {result.torch_threads} torch thread(s) each).\n"
+               f"Summary: {result.summary_page}  Gradebook: {result.gradebook}  Log: {result.log_file}")
 
 
 @main.command()
@@ -113,16 +136,54 @@ def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int, seed: int |
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the report and executed notebook in this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-def check(notebook: Path, rubric: Path, out_dir: Path | None, as_json: bool) -> None:
-    """Self-check one notebook against the public checks, before handing it in."""
-    from grader.grade.api import check_notebook
+@click.option("--all-checks", is_flag=True,
+              help="Grade the hidden checks too (for an autograder such as Gradescope's, not for students).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the feedback page (HTML) to this file.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write JUnit XML (a test case per check) to this file, for CI.")
+@click.option("--gradescope", "gradescope_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write Gradescope's results.json to this file.")
+@click.option("--min-score", default=None, metavar="X|X%",
+              help="Exit with status 3 when the score is below X points (or X percent).")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and the files written.")
+def check(notebook: Path, rubric: Path, out_dir: Path | None, as_json: bool, all_checks: bool,
+          html_path: Path | None, junit_path: Path | None, gradescope_path: Path | None,
+          min_score: str | None, quiet: bool) -> None:
+    """Self-check one notebook against the public checks, before handing it in.
 
+    \b
+    In CI:        grader check nb.ipynb --junit junit.xml --min-score 60%
+    On Gradescope: grader check nb.ipynb --all-checks --gradescope /autograder/results/results.json
+    When GITHUB_STEP_SUMMARY is set, a Markdown summary is appended to that file."""
+    import os
+
+    from grader.grade.api import check_notebook
+    from grader.report import writers
+
+    threshold = _parse_min_score(min_score)
     _setup_logging(0, True)
-    report = _run(lambda: check_notebook(notebook, rubric, out_dir))
+    extra = {"include_hidden": True} if all_checks else {}
+    report = _run(lambda: check_notebook(notebook, rubric, out_dir, **extra))
+    title = f"grader check {notebook.name}"
+    written = []
+    if html_path is not None:
+        audience = "instructor" if all_checks else "student"
+        written.append(writers.write_feedback_page(html_path, report, audience, title))
+    if junit_path is not None:
+        written.append(writers.write_junit(junit_path, report))
+    if gradescope_path is not None:
+        written.append(writers.write_gradescope(gradescope_path, report))
+    if os.environ.get(GITHUB_STEP_SUMMARY):
+        writers.append_markdown_summary(Path(os.environ[GITHUB_STEP_SUMMARY]), report, title, not all_checks)
     if as_json:
         click.echo(report.to_json())
-        return
-    _print_check(report)
+    elif not quiet:
+        _print_check(report, all_checks)
+    for path in written:
+        click.echo(f"Wrote {path}", err=as_json)
+    if threshold is not None:
+        _enforce_min_score(report, *threshold)
 
 
 @main.command()
@@ -141,6 +202,16 @@ def score(reports_dir: Path, rubric: Path, quiet: bool) -> None:
     if not quiet:
         _print_table(result.reports, loaded.task_ids())
         click.echo(f"\nRe-scored {len(result.reports)} report(s) in {result.out_dir}/")
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["github-classroom", "gradescope-setup", "gradescope-run"]))
+def template(name: str) -> None:
+    """Print a file to copy into your course's setup: the GitHub Actions workflow for submission
+    repositories (github-classroom) or Gradescope's setup.sh / run_autograder (gradescope-*)."""
+    from grader.templates import template_path
+
+    click.echo(template_path(name).read_text("utf-8"), nl=False)
 
 
 @main.group()
@@ -164,12 +235,25 @@ def _raise_interrupt(signum, frame) -> None:
 
 
 def _batch_summary(result) -> dict:
+    from grader.report.writers import feedback_pages
+
+    def entry(report) -> dict:
+        execution = report.execution or {}
+        pages = feedback_pages(result.out_dir, report.submission)
+        return {"submission": report.submission, "status": report.status, "score": report.score,
+                "max_score": report.max_score, "reason": report.reason,
+                "failed_cells": len(execution.get("failed_cells", [])),
+                "timed_out_cells": len(execution.get("timed_out_cells", [])),
+                "kernel_died": bool(execution.get("kernel_died", False)),
+                "seconds": execution.get("seconds", 0.0),
+                "feedback": {audience: str(path) for audience, path in pages.items()}}
+
     return {
         "out_dir": str(result.out_dir), "gradebook": str(result.gradebook),
+        "summary_page": str(result.summary_page), "log_file": str(result.log_file),
         "seconds": result.seconds, "jobs": result.jobs, "torch_threads": result.torch_threads,
         "resumed": result.resumed, "warnings": list(result.warnings),
-        "submissions": [{"submission": r.submission, "status": r.status, "score": r.score,
-                         "max_score": r.max_score} for r in result.reports],
+        "submissions": [entry(r) for r in result.reports],
     }
 
 
@@ -198,9 +282,17 @@ def _print_table(reports, task_ids: list[str]) -> None:
         click.echo("* some cells failed, timed out or killed the kernel: see that student's report")
 
 
-def _print_check(report) -> None:
-    public = report.public_view()
-    click.echo(SELF_CHECK_BANNER)
+def _enforce_min_score(report, minimum: float, is_percent: bool) -> None:
+    score = 100 * report.score / report.max_score if is_percent and report.max_score else report.score
+    if score < minimum:
+        unit = "%" if is_percent else " points"
+        click.echo(BELOW_MIN_SCORE.format(score=f"{round(score, 1):g}{unit}", minimum=f"{minimum:g}{unit}"), err=True)
+        sys.exit(MIN_SCORE_EXIT)
+
+
+def _print_check(report, all_checks: bool = False) -> None:
+    public = report if all_checks else report.public_view()
+    click.echo(ALL_CHECKS_BANNER if all_checks else SELF_CHECK_BANNER)
     click.echo(f"Notebook: {report.notebook}")
     if report.status == "error":
         click.echo(f"\nYour notebook could not be graded: {report.reason}")
@@ -219,7 +311,8 @@ def _print_check(report) -> None:
         click.echo(f"  [{mark}] {result.id} ({result.score:g}/{result.max_score:g}) {result.title}")
         if result.status != "pass":
             click.echo(_indent(result.message, "         "))
-    click.echo(f"\nPublic checks: {public.score:g} / {public.max_score:g} points.")
+    scope = "All checks" if all_checks else "Public checks"
+    click.echo(f"\n{scope}: {public.score:g} / {public.max_score:g} points.")
 
 
 def _indent(text: str, prefix: str = "    ") -> str:

@@ -56,10 +56,13 @@ def _evaluate(check: CheckSpec, observations: Observations, context: ScoreContex
 
 def _result(check: CheckSpec, verdict: Verdict) -> CheckResult:
     fraction = min(1.0, max(0.0, verdict.fraction))
+    details = dict(verdict.details)
+    if verdict.status == "fail" and check.hint:
+        details.setdefault("hint", check.hint)  # reports show it apart from the finding
     return CheckResult(
         id=check.id, task=check.task, title=check.title, status=verdict.status,
         score=round(check.points * fraction, 4), max_score=check.points,
-        visibility=check.visibility, message=verdict.message, details=dict(verdict.details))
+        visibility=check.visibility, message=verdict.message, details=details)
 
 
 def _execution_dict(execution: ExecutionSummary | None) -> dict | None:

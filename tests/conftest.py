@@ -35,3 +35,13 @@ def sample_batch(tmp_path_factory: pytest.TempPathFactory) -> BatchResult:
 @pytest.fixture(scope="session")
 def sample_reports(sample_batch: BatchResult) -> dict[str, SubmissionReport]:
     return {report.submission: report for report in sample_batch.reports}
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say where the browser tests left their screenshots (tests/artifacts/, git-ignored)."""
+    from browser import SCREENSHOTS_TAKEN
+
+    if SCREENSHOTS_TAKEN:
+        terminalreporter.write_sep("-", "screenshots taken by the browser tests")
+        for path in SCREENSHOTS_TAKEN:
+            terminalreporter.write_line(str(path))

@@ -78,7 +78,8 @@ def test_grade_passes_its_options_to_grade_batch(monkeypatch, tmp_path):
     assert args[2] == out
     assert kwargs["jobs"] == 2
     assert kwargs["seed"] == 7
-    assert callable(kwargs["on_start"]) and callable(kwargs["on_done"])
+    # The progress hooks are given only when a progress bar is shown (stderr is a terminal).
+    assert "on_start" not in kwargs and "on_done" not in kwargs
     assert "alice" in result.stdout
 
 
@@ -107,7 +108,8 @@ def test_grade_json_prints_a_machine_readable_summary_on_stdout(monkeypatch, tmp
     assert summary["gradebook"] == str(out / "grades.csv")
     assert (summary["jobs"], summary["torch_threads"]) == (2, 4)
     assert [s["submission"] for s in summary["submissions"]] == ["bob", "alice"]
-    assert summary["submissions"][0] == {"submission": "bob", "status": "graded", "score": 1.0, "max_score": 4.0}
+    assert summary["submissions"][0].items() >= {"submission": "bob", "status": "graded", "score": 1.0,
+                                                 "max_score": 4.0}.items()
 
 
 def test_grade_library_error_is_one_error_line(monkeypatch, tmp_path):

@@ -275,7 +275,8 @@ def test_partial_credit_gives_the_fraction_of_passing_cases(rubric):
     verdict = FUNCTIONS.evaluate(generous, record, context(rubric))
     assert verdict.status == "fail"
     assert verdict.fraction == pytest.approx(2 / 3)
-    assert verdict.details == {"cases": 3, "failed_cases": 1}
+    assert verdict.details == {"cases": 3, "failed_cases": 1, "expected": "14", "observed": "15",
+                               "case": "conv_output_size(h_in=28, kernel_size=2, padding=0, stride=2)"}
 
 
 def test_without_partial_credit_one_failing_case_gives_nothing(rubric):

@@ -4,6 +4,7 @@ each result with the PyTorch oracle, computed here in the grader's process."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -110,10 +111,12 @@ class FunctionCheck:
         total = len(problems)
         if not failures:
             return Verdict.passed(SUMMARY_PASS.format(total=total, where=where), cases=total)
-        message = SUMMARY_FAIL.format(failed=len(failures), total=total, where=where, first=failures[0])
+        first = failures[0]
+        message = SUMMARY_FAIL.format(failed=len(failures), total=total, where=where, first=first.text)
         fraction = (total - len(failures)) / total if options["partial_credit"] else 0.0
         return Verdict.failed(feedback.with_hint(message, check.hint), fraction=fraction,
-                              cases=total, failed_cases=len(failures))
+                              cases=total, failed_cases=len(failures), case=first.call,
+                              expected=first.expected, observed=first.observed)
 
 
 def _validate_ranges(oracle: Oracle, ranges: Mapping[str, Any], reader: TableReader) -> None:
@@ -186,37 +189,55 @@ def _describe_call(oracle: Oracle, name: str, case: Mapping[str, Any]) -> str:
     return f"{name}({', '.join(parts)})"
 
 
+@dataclass(frozen=True)
+class CaseProblem:
+    """How one case differs: the sentence for the message, and its parts apart for reports."""
+
+    text: str
+    call: str
+    expected: str
+    observed: str
+
+
 def _judge_case(oracle: Oracle, name: str, case: Mapping[str, Any], result: Mapping[str, Any],
-                options: Mapping[str, Any]) -> str | None:
-    """None when the student's result matches the oracle, else a sentence saying how it differs."""
+                options: Mapping[str, Any]) -> CaseProblem | None:
+    """None when the student's result matches the oracle, else how it differs."""
     call = _describe_call(oracle, name, case)
-    if not result["ok"]:
-        return CASE_RAISED.format(call=call, error=result["error"], message=result["message"])
     expected = oracle.compute(dict(case))
+    expected_array = np.asarray(expected, dtype=float)
+    shown = feedback.format_value(expected_array)
+    if not result["ok"]:
+        raised = f"{result['error']}: {result['message']}"
+        return CaseProblem(CASE_RAISED.format(call=call, error=result["error"], message=result["message"]),
+                           call, shown, f"raised {raised}")
     value, kind = feedback.decode_output(result["output"])
     try:
         raw = np.asarray(value)
     except ValueError:  # a ragged nested list
-        return CASE_NOT_NUMERIC.format(call=call, type=kind)
+        return CaseProblem(CASE_NOT_NUMERIC.format(call=call, type=kind), call, shown, f"a {kind}")
     if value is None or raw.dtype.kind not in "biuf":
-        return CASE_NOT_NUMERIC.format(call=call, type=kind)
+        return CaseProblem(CASE_NOT_NUMERIC.format(call=call, type=kind), call, shown, f"a {kind}")
     observed = raw.astype(float)
-    expected_array = np.asarray(expected, dtype=float)
     if oracle.returns == "int":
         observed = observed.reshape(-1)[:1].reshape(()) if observed.size == 1 else observed
     if observed.shape != expected_array.shape:
-        return CASE_SHAPE.format(call=call, expected=tuple(expected_array.shape),
-                                 observed=tuple(observed.shape))
+        return CaseProblem(CASE_SHAPE.format(call=call, expected=tuple(expected_array.shape),
+                                             observed=tuple(observed.shape)),
+                           call, f"shape {tuple(expected_array.shape)}", f"shape {tuple(observed.shape)}")
     close = np.isclose(observed, expected_array, atol=options["atol"], rtol=options["rtol"])
     if close.all():
         return None
     if expected_array.ndim == 0 or feedback.is_small(expected_array):
-        return CASE_FAILED.format(call=call, expected=feedback.format_value(expected_array),
-                                  observed=feedback.format_value(observed))
+        observed_text = feedback.format_value(observed)
+        return CaseProblem(CASE_FAILED.format(call=call, expected=shown, observed=observed_text),
+                           call, shown, observed_text)
     first = tuple(int(i) for i in np.argwhere(~close)[0])
-    return CASE_VALUES.format(call=call, wrong=int((~close).sum()), total=close.size,
-                              index=list(first), expected=feedback.format_value(expected_array[first]),
-                              observed=feedback.format_value(observed[first]))
+    expected_text = feedback.format_value(expected_array[first])
+    observed_text = feedback.format_value(observed[first])
+    text = CASE_VALUES.format(call=call, wrong=int((~close).sum()), total=close.size, index=list(first),
+                              expected=expected_text, observed=observed_text)
+    return CaseProblem(text, call, f"{expected_text} at index {list(first)}",
+                       f"{observed_text} at index {list(first)}")
 
 
 def _forbidden_calls(results: list[Mapping[str, Any]], forbidden: tuple[str, ...]) -> list[str]:

@@ -56,12 +56,13 @@ class VariableShapesCheck:
             example = "{" + ", ".join(f"{k!r}: {v}" for k, v in expected.items()) + "}"
             return Verdict.failed(NOT_A_DICT.format(name=name, example=example, type=value.get("type")))
         entries = value["entries"]
-        wrong = []
+        wrong, observed_shapes = [], {}
         for key, answer in expected.items():
             if key not in entries:
                 wrong.append(MISSING_KEY.format(name=name, key=key, expected=answer))
                 continue
             observed = _normalise(feedback.decode_output(entries[key])[0])
+            observed_shapes[key] = observed
             if observed != _normalise(answer):
                 wrong.append(WRONG_KEYS.format(name=name, key=key, expected=answer, observed=observed))
         where = feedback.where(name, context)
@@ -71,7 +72,7 @@ class VariableShapesCheck:
         message = SOME_WRONG.format(wrong=len(wrong), count=len(expected), name=name, where=where,
                                     details=" ".join(wrong))
         return Verdict.failed(feedback.with_hint(message, check.hint), fraction=fraction,
-                              expected={k: v for k, v in expected.items()})
+                              expected={k: v for k, v in expected.items()}, observed=observed_shapes)
 
 
 def _as_answer(shape: tuple[int, ...]) -> Any:

@@ -12,7 +12,11 @@ from typing import Any
 from grader.report.model import SubmissionReport
 
 GRADEBOOK_NAME = "grades.csv"
+# Names starting with "_" are never submission ids (discovery skips them), so nothing collides.
+SUMMARY_PAGE_NAME = "_summary.html"
+LOG_NAME = "_grader.log"
 SUBMISSION_DIR_FILES = {"observations": "observations.json", "notebook": "executed.ipynb"}
+STUDENT_PAGE_NAME = "feedback.html"  # in the submission's folder: the student's copy
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -32,6 +36,37 @@ def submission_files(out_dir: Path, submission_id: str) -> dict[str, Path]:
     folder = out_dir / submission_id
     return {"report": out_dir / f"{submission_id}.json",
             **{key: folder / name for key, name in SUBMISSION_DIR_FILES.items()}}
+
+
+def feedback_pages(out_dir: Path, submission_id: str) -> dict[str, Path]:
+    """Where the feedback pages go: the instructor's copy beside the JSON report, the student's
+    copy in the submission's folder (an id like `x.student` cannot collide with it there)."""
+    return {"instructor": out_dir / f"{submission_id}.html",
+            "student": out_dir / submission_id / STUDENT_PAGE_NAME}
+
+
+def write_feedback_pages(out_dir: Path, report: SubmissionReport, title: str) -> dict[str, Path]:
+    """The instructor's copy (every check) and the student's copy (public checks only)."""
+    from grader.report.html_feedback import render_feedback
+
+    paths = feedback_pages(out_dir, report.submission)
+    for audience, path in paths.items():
+        write_atomic(path, render_feedback(report, audience, title))
+    return paths
+
+
+def write_summary_page(out_dir: Path, reports: Sequence[SubmissionReport], title: str) -> Path:
+    """`_summary.html`: the batch at a glance, linking each feedback page."""
+    from urllib.parse import quote
+
+    from grader.report.html_summary import render_summary
+
+    def link(submission_id: str, audience: str) -> str:
+        return quote(feedback_pages(Path("."), submission_id)[audience].as_posix())
+
+    path = out_dir / SUMMARY_PAGE_NAME
+    write_atomic(path, render_summary(reports, title, link))
+    return path
 
 
 def write_report(out_dir: Path, report: SubmissionReport) -> Path:
@@ -72,4 +107,37 @@ def write_gradebook(out_dir: Path, reports: Sequence[SubmissionReport]) -> Path:
     frame = pd.DataFrame(gradebook_rows(sorted(reports, key=lambda r: r.submission)))
     path = out_dir / GRADEBOOK_NAME
     write_atomic(path, frame.to_csv(index=False))
+    return path
+
+
+def write_junit(path: Path, report: SubmissionReport) -> Path:
+    from grader.report.junit import render_junit
+
+    write_atomic(path, render_junit(report))
+    return path
+
+
+def write_gradescope(path: Path, report: SubmissionReport) -> Path:
+    """Gradescope's results.json (on Gradescope: /autograder/results/results.json)."""
+    from grader.report.gradescope import gradescope_json
+
+    write_atomic(path, gradescope_json(report))
+    return path
+
+
+def append_markdown_summary(path: Path, report: SubmissionReport, title: str, public_only: bool) -> Path:
+    """Append (never replace: other steps write there too) a Markdown summary, e.g. to
+    GitHub's $GITHUB_STEP_SUMMARY."""
+    from grader.report.markdown import render_markdown
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write(render_markdown(report, title, public_only) + "\n")
+    return path
+
+
+def write_feedback_page(path: Path, report: SubmissionReport, audience: str, title: str) -> Path:
+    from grader.report.html_feedback import render_feedback
+
+    write_atomic(path, render_feedback(report, audience, title))
     return path
