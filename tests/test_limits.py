@@ -75,3 +75,18 @@ def test_bubblewrap_command_binds_the_environment_but_not_the_repository(tmp_pat
     assert str(REPO) not in binds and hidden[0] in binds
     assert {"--unshare-all", "--die-with-parent", "--new-session"} <= set(args)
     assert args[args.index("--chdir") + 1] == str(tmp_path / "work")
+
+
+def test_an_environment_under_tmp_is_bound_after_the_scratch_tmpfs(monkeypatch) -> None:
+    # A venv in /tmp (a CI clone there, say) must stay visible: bound before `--tmpfs /tmp`, the
+    # tmpfs would hide it and bubblewrap could not start the kernel's Python.
+    from pathlib import Path
+
+    from grader.execute import sandbox
+
+    monkeypatch.setattr(sandbox, "_python_prefixes", lambda: ("/tmp/clone/.venv",))
+    args = sandbox._bwrap_args("bwrap", Path("/tmp/grader-x"), Path("/tmp/grader-x/work"), ())
+    tmpfs = next(i for i in range(len(args) - 1) if args[i:i + 2] == ["--tmpfs", "/tmp"])
+    venv = next(i for i in range(len(args) - 1) if args[i:i + 2] == ["--ro-bind", "/tmp/clone/.venv"])
+    sandbox_folder = next(i for i in range(len(args) - 1) if args[i:i + 2] == ["--bind", "/tmp/grader-x"])
+    assert tmpfs < venv and tmpfs < sandbox_folder

@@ -255,6 +255,11 @@ def _bwrap_args(bwrap: str, root: Path, workdir: Path, hidden: tuple[str, ...]) 
             args += ["--ro-bind", path, path]
     for name in ETC_FILES:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    # The scratch file systems first: a Python environment or sandbox folder that lives under /tmp
+    # is bound on top of them afterwards (bound before, the tmpfs would hide it).
+    scratch = str(SCRATCH_MB * 1024 * 1024)
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", scratch, "--tmpfs", "/dev/shm",
+             "--size", scratch, "--tmpfs", "/tmp"]
     for prefix in _python_prefixes():
         args += ["--ro-bind", prefix, prefix]
     empty = root / "run" / "empty"
@@ -263,9 +268,7 @@ def _bwrap_args(bwrap: str, root: Path, workdir: Path, hidden: tuple[str, ...]) 
             empty.parent.mkdir(parents=True, exist_ok=True)
             empty.write_bytes(b"")
         args += ["--ro-bind", str(empty), path]
-    scratch = str(SCRATCH_MB * 1024 * 1024)
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", scratch, "--tmpfs", "/dev/shm",
-             "--size", scratch, "--tmpfs", "/tmp", "--bind", str(root), str(root), "--chdir", str(workdir)]
+    args += ["--bind", str(root), str(root), "--chdir", str(workdir)]
     return args
 
 
