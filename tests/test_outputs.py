@@ -191,3 +191,12 @@ def test_gradebook_values(tmp_path):
 def test_gradebook_leaves_no_temp_file(tmp_path):
     write_gradebook(tmp_path, [report("alice", "graded", {"A1": 1, "A2": 2})])
     assert os.listdir(tmp_path) == [GRADEBOOK_NAME]
+
+
+def test_write_atomic_leaves_a_file_others_can_read(tmp_path):
+    # Reports and feedback pages are shared with students and served; mkstemp alone gives 0600.
+    import stat
+
+    path = tmp_path / "page.html"
+    write_atomic(path, "<p>hi</p>")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

@@ -19,6 +19,9 @@ SUBMISSION_DIR_FILES = {"observations": "observations.json", "notebook": "execut
 STUDENT_PAGE_NAME = "feedback.html"  # in the submission's folder: the student's copy
 
 
+REPORT_FILE_MODE = 0o644
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temp file in the same folder, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -26,6 +29,7 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
+        os.chmod(temp, REPORT_FILE_MODE)  # mkstemp makes 0600; reports are meant to be shared
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
