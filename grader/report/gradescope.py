@@ -12,7 +12,7 @@ from typing import Any
 
 from grader.report.explain import explain
 from grader.report.model import CheckResult, SubmissionReport
-from grader.report.text import clean_text, points
+from grader.report.text import cell_problem_lines, clean_text, points
 
 # Rubric visibility -> Gradescope visibility: hidden checks show once grades are published.
 VISIBILITY = {"public": "visible", "hidden": "after_published"}
@@ -20,7 +20,6 @@ GRADESCOPE_VISIBILITIES = ("hidden", "after_due_date", "after_published", "visib
 PASSED_OUTPUT = "Passed. {message}"
 OVERVIEW = "{score} / {max_score} points."
 NOT_GRADED = "Your notebook could not be graded: {reason}"
-CELL_LINE = "Cell {cell} {what}: {message}"
 
 
 def render_gradescope(report: SubmissionReport) -> dict[str, Any]:
@@ -68,9 +67,5 @@ def _overview(report: SubmissionReport) -> str:
     lines = [OVERVIEW.format(score=points(report.score), max_score=points(report.max_score))]
     if report.status != "graded":
         lines.append(NOT_GRADED.format(reason=report.reason))
-    execution = report.execution or {}
-    for cell in execution.get("failed_cells", []):
-        lines.append(CELL_LINE.format(cell=cell["index"] + 1, what=f"raised {cell['error']}", message=cell["message"]))
-    for cell in execution.get("timed_out_cells", []):
-        lines.append(CELL_LINE.format(cell=cell["index"] + 1, what="timed out", message=cell["message"]))
+    lines += cell_problem_lines(report.execution)
     return "\n".join(lines)

@@ -10,12 +10,11 @@ import xml.etree.ElementTree as ET
 
 from grader.report.explain import explain
 from grader.report.model import CheckResult, SubmissionReport
-from grader.report.text import clean_text, points
+from grader.report.text import cell_problem_lines, clean_text, points
 
 SUITE_NAME = "grader.{submission}"
 FAILURE_MESSAGE = "{score} of {max_score} points: {title}"
 SUMMARY = "Score: {score} / {max_score} points ({status})"
-CELL_LINE = "Cell {cell} {what}: {message}"
 
 
 def render_junit(report: SubmissionReport) -> str:
@@ -62,9 +61,5 @@ def _summary(report: SubmissionReport) -> str:
     lines = [SUMMARY.format(score=points(report.score), max_score=points(report.max_score), status=report.status)]
     if report.reason:
         lines.append(report.reason)
-    execution = report.execution or {}
-    for cell in execution.get("failed_cells", []):
-        lines.append(CELL_LINE.format(cell=cell["index"] + 1, what=f"raised {cell['error']}", message=cell["message"]))
-    for cell in execution.get("timed_out_cells", []):
-        lines.append(CELL_LINE.format(cell=cell["index"] + 1, what="timed out", message=cell["message"]))
+    lines += cell_problem_lines(report.execution)
     return "\n".join(lines)
