@@ -53,9 +53,12 @@ def _accuracy_verdict(check: CheckSpec, predictions: list[int], rubric: Rubric, 
                           threshold=threshold, **details)
 
 
-def _threshold_options() -> dict[str, Option]:
+def _threshold_options(threshold_default: float | None = None) -> dict[str, Option]:
+    """`threshold` (required unless a default is given) and `partial_from`."""
+    threshold = (Option("an accuracy in (0, 1]", positive(as_number)) if threshold_default is None
+                 else Option("an accuracy in (0, 1]", positive(as_number), threshold_default))
     return {
-        "threshold": Option("an accuracy in (0, 1]", positive(as_number)),
+        "threshold": threshold,
         "partial_from": Option("an accuracy below the threshold", non_negative(as_number), None),
     }
 
@@ -134,9 +137,9 @@ class SavedModelCheck:
     options: Mapping[str, Option] = {
         "aspect": Option("one of loads, accuracy", one_of(("loads", "accuracy"))),
         "path": Option("a file name in the notebook's working directory", as_str, "cnn.pt"),
-        **_threshold_options(),
+        # `loads` judges no accuracy: its threshold is never used, so it need not be given.
+        **_threshold_options(threshold_default=1.0),
     }
-    options["threshold"] = Option("an accuracy in (0, 1]", positive(as_number), 1.0)
 
     def validate(self, options: Mapping[str, Any], reader: TableReader) -> None:
         _validate_thresholds(options, reader)
