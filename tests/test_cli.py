@@ -15,6 +15,7 @@ import grader
 import grader.grade.api as api
 from grader.cli import SELF_CHECK_BANNER, main
 from grader.grade.api import BatchResult
+from grader.observe.execution import ExecutionReport
 from grader.report.model import CheckResult, SubmissionReport, TaskScore
 from grader.rubric.model import Rubric
 
@@ -35,7 +36,7 @@ def sample_report(submission: str = "alice") -> SubmissionReport:
         submission=submission, status="graded", score=1.0, max_score=4.0, seed=5, seed_policy="fixed",
         checks=checks,
         tasks=[TaskScore("A1", "conv_output_size", 1.0, 2.0), TaskScore("A2", "conv2d_single", 0.0, 2.0)],
-        execution={"seconds": 1.0, "failed_cells": [], "timed_out_cells": []}, notebook=f"{submission}.ipynb",
+        execution=ExecutionReport(seconds=1.0), notebook=f"{submission}.ipynb",
         notebook_sha256="", rubric=str(DEFAULT_RUBRIC), rubric_sha256="", grader_version=grader.__version__)
 
 

@@ -123,7 +123,7 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             report = grade_submission(submission, rubric, out_dir, runner, threads, seed)
             write_feedback_pages(out_dir, report, feedback_title)
             log.info("graded %s: %g / %g (%s, %.1f s)", report.submission, report.score, report.max_score,
-                     report.status, (report.execution or {}).get("seconds", 0.0))
+                     report.status, report.seconds)
             if on_done:
                 on_done(report)
             return report

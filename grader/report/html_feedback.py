@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from grader.report.explain import explain, lost_points
+from grader.observe.execution import ExecutionReport
+from grader.report.explain import CellNote, cell_notes, explain, lost_points
 from grader.report.html_page import esc, page, progress_bar, status_badge
 from grader.report.model import CheckResult, SubmissionReport
 from grader.report.svg import Series, line_chart
@@ -24,8 +25,6 @@ NOT_GRADED = "This notebook could not be graded: {reason}"
 NOTHING_LOST = "No points lost on the checks shown here."
 SKIPPED_NOTE = ("This grader version does not evaluate these checks yet, so their points are not awarded; "
                 "your instructor grades them separately.")
-CELL_RAISED = "Cell {cell} raised {error}"
-CELL_TIMED_OUT = "Cell {cell} timed out"
 KERNEL_DIED = "The kernel died while running cell {cell}; the cells after it did not run."
 NOTEBOOK_TIMED_OUT = "The notebook reached its total time limit; cells {cells} did not run."
 NOT_RUN = "Cells {cells} did not run."
@@ -102,9 +101,7 @@ def _lost(checks: Sequence[CheckResult]) -> str:
 
 def _finding(check: CheckResult) -> str:
     parts = explain(check)
-    rows = [("What the grader found", parts.finding)]
-    rows += [(label, value) for label, value in (("Expected", parts.expected), ("Observed", parts.observed),
-                                                   ("Hint", parts.hint)) if value]
+    rows = [("What the grader found", parts.finding), *parts.parts()]
     items = "".join(f"<dt>{esc(label)}</dt><dd>{esc(value)}</dd>" for label, value in rows)
     return (f'<article class="finding" data-check="{esc(check.id)}">'
             f"<h3>{status_badge(check.status)} <code>{esc(check.id)}</code> {esc(check.title)} "
@@ -194,21 +191,17 @@ def _curve(checks: Sequence[CheckResult]) -> str:
             f'{esc(summary)}</p><div class="charts">{"".join(charts)}</div></section>')
 
 
-def _cells(execution: dict[str, Any] | None) -> str:
+def _cells(execution: ExecutionReport | None) -> str:
     if not execution:
         return ""
-    items = []
-    for cell in execution.get("failed_cells", []):
-        items.append(_cell_item(CELL_RAISED.format(cell=cell["index"] + 1, error=cell.get("error")), cell))
-    for cell in execution.get("timed_out_cells", []):
-        items.append(_cell_item(CELL_TIMED_OUT.format(cell=cell["index"] + 1), cell))
-    if execution.get("kernel_died"):
-        at = execution.get("kernel_died_at_cell")
+    items = [_cell_item(note) for note in cell_notes(execution)]
+    if execution.kernel_died:
+        at = execution.kernel_died_at_cell
         items.append(f"<article class=\"finding\"><h3>{esc(KERNEL_DIED.format(cell='?' if at is None else at + 1))}"
                      "</h3></article>")
-    not_run = ", ".join(str(i + 1) for i in execution.get("not_run_cells", []))
+    not_run = ", ".join(str(i + 1) for i in execution.not_run_cells)
     if not_run:
-        template = NOTEBOOK_TIMED_OUT if execution.get("notebook_timed_out") else NOT_RUN
+        template = NOTEBOOK_TIMED_OUT if execution.notebook_timed_out else NOT_RUN
         items.append(f'<article class="finding skipped"><h3>{esc(template.format(cells=not_run))}</h3></article>')
     if not items:
         return ""
@@ -217,10 +210,9 @@ def _cells(execution: dict[str, Any] | None) -> str:
             + "".join(items) + "</section>")
 
 
-def _cell_item(heading: str, cell: dict[str, Any]) -> str:
-    message = cell.get("message") or ""
-    return (f'<article class="finding"><h3>{esc(heading)}</h3><pre class="error">{esc(message)}</pre>'
-            f'<div class="muted small">Source (excerpt):</div><pre class="source">{esc(cell.get("source_excerpt", ""))}'
+def _cell_item(note: CellNote) -> str:
+    return (f'<article class="finding"><h3>{esc(note.heading)}</h3><pre class="error">{esc(note.message)}</pre>'
+            f'<div class="muted small">Source (excerpt):</div><pre class="source">{esc(note.source_excerpt)}'
             "</pre></article>")
 
 

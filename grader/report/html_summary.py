@@ -41,25 +41,27 @@ def percent(report: SubmissionReport) -> float:
 
 
 def seconds(report: SubmissionReport) -> float:
-    return float((report.execution or {}).get("seconds", 0.0))
+    return report.seconds
 
 
 def problems(report: SubmissionReport) -> list[str]:
     """What went wrong running this notebook, in words; empty when it ran cleanly."""
-    execution = report.execution or {}
     found = []
     if report.status != "graded":
         found.append(f"not graded: {report.reason}")
-    failed = [str(c["index"] + 1) for c in execution.get("failed_cells", [])]
+    execution = report.execution
+    if execution is None:
+        return found
+    failed = [str(c.index + 1) for c in execution.failed_cells]
     if failed:
         found.append(f"cell(s) {', '.join(failed)} raised an error")
-    timed_out = [str(c["index"] + 1) for c in execution.get("timed_out_cells", [])]
+    timed_out = [str(c.index + 1) for c in execution.timed_out_cells]
     if timed_out:
         found.append(f"cell(s) {', '.join(timed_out)} timed out")
-    if execution.get("kernel_died"):
-        at = execution.get("kernel_died_at_cell")
+    if execution.kernel_died:
+        at = execution.kernel_died_at_cell
         found.append(f"kernel died at cell {'?' if at is None else at + 1}")
-    if execution.get("notebook_timed_out"):
+    if execution.notebook_timed_out:
         found.append("notebook time limit reached")
     return found
 
