@@ -284,7 +284,8 @@ def test_a_function_that_raises_fails_with_the_error(rubric, recorded) -> None:
 
 
 def training_record(recorded, predictions: list[int]) -> ProbeRecord:
-    return edited(recorded["D3.brief_training"], epochs=[{"train_loss": 0.5, "batches": 19, "predictions": predictions}])
+    epochs = [{"train_loss": 0.5, "batches": 19, "predictions": predictions}]
+    return edited(recorded["D3.brief_training"], epochs=epochs)
 
 
 def test_brief_training_that_reaches_the_threshold_passes_with_its_curve(rubric, recorded, hidden_labels) -> None:
