@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from html_support import parse, tags, text_of, with_class
 
+from grader.observe.execution import CellProblem
 from grader.report.explain import explain
 from grader.report.html_feedback import render_feedback
 from grader.report.html_summary import histogram_counts, render_summary
@@ -204,3 +205,42 @@ def test_detail_values_read_as_people_write_them() -> None:
     assert show_value([64, 7, 7]) == "(64, 7, 7)"
     assert show_value({"block2": [64, 14, 14], "flatten": 3136}) == "block2: (64, 14, 14), flatten: 3,136"
     assert show_value(None) == "" and show_value("shape (7, 5)") == "shape (7, 5)"
+
+
+def everything_hostile(report: SubmissionReport) -> SubmissionReport:
+    """`HOSTILE` in every field a student controls: their id, the names of their classes and
+    layers, what their code returned or raised, their cells' sources and outputs, and therefore
+    every message that quotes any of these."""
+    def layers(rows):
+        return [{**row, "name": HOSTILE, "type": HOSTILE, "output_shape": HOSTILE, "params": HOSTILE} for row in rows]
+
+    checks = []
+    for check in report.checks:
+        details = dict(check.details)
+        for key in ("student_layers", "reference_layers"):
+            if key in details:
+                details[key] = layers(details[key])
+        checks.append(replace(check, message=HOSTILE + check.message, expected=HOSTILE, observed=[HOSTILE],
+                              details=details, status="fail" if check.status == "pass" else check.status,
+                              score=0.0))
+    problem = CellProblem(12, error=HOSTILE, message=HOSTILE, source_excerpt=HOSTILE)
+    execution = replace(report.execution, failed_cells=(problem,), timed_out_cells=(problem,), warnings=(HOSTILE,),
+                        kernel_died=True, not_run_cells=(13,))
+    return replace(report, submission=HOSTILE, notebook=HOSTILE, reason=HOSTILE, status="error",
+                   checks=checks, execution=execution, seed_policy=HOSTILE, graded_at=HOSTILE)
+
+
+def test_script_in_every_student_controlled_field_is_escaped_on_every_page(report, tmp_path) -> None:
+    hostile = everything_hostile(report)
+    pages = {audience: render_feedback(hostile, audience, "Ex 06") for audience in ("instructor", "student")}
+    pages["summary"] = render_summary([hostile, report], "Batch", lambda s, a: f"{s}/{a}.html")
+    for name, html in pages.items():
+        scripts = tags(html, "script")
+        assert len(scripts) == (1 if name == "summary" else 0), name  # the summary's own sorting script only
+        assert "alert" not in "".join(script["text"][0] for script in scripts if script["text"]), name
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html, name
+        assert not [e for e in parse(html) if any(a.startswith("on") for a in e["attrs"])], name
+    instructor = pages["instructor"]
+    for section in ("submission-id", "not-graded", "lost-points", "layer-table", "cells"):
+        assert HOSTILE in text_of(instructor, section), section  # shown as text, where it belongs
+    assert 'href="&lt;script&gt;' in pages["summary"]
