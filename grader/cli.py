@@ -158,29 +158,19 @@ def check(notebook: Path, rubric: Path, out_dir: Path | None, as_json: bool, all
     When GITHUB_STEP_SUMMARY is set, a Markdown summary is appended to that file."""
     import os
 
-    from grader.grade.api import check_notebook
-    from grader.report import writers
+    from grader.grade.api import CheckOutputs, check_notebook
 
     threshold = _parse_min_score(min_score)
     _setup_logging(0, True)
+    step_summary = os.environ.get(GITHUB_STEP_SUMMARY)
+    outputs = CheckOutputs(html_path, junit_path, gradescope_path, Path(step_summary) if step_summary else None)
     extra = {"include_hidden": True} if all_checks else {}
-    report = _run(lambda: check_notebook(notebook, rubric, out_dir, **extra))
-    title = f"grader check {notebook.name}"
-    written = []
-    if html_path is not None:
-        audience = "instructor" if all_checks else "student"
-        written.append(writers.write_feedback_page(html_path, report, audience, title))
-    if junit_path is not None:
-        written.append(writers.write_junit(junit_path, report))
-    if gradescope_path is not None:
-        written.append(writers.write_gradescope(gradescope_path, report))
-    if os.environ.get(GITHUB_STEP_SUMMARY):
-        writers.append_markdown_summary(Path(os.environ[GITHUB_STEP_SUMMARY]), report, title, not all_checks)
+    report = _run(lambda: check_notebook(notebook, rubric, out_dir, outputs=outputs, **extra))
     if as_json:
         click.echo(report.to_json())
     elif not quiet:
         _print_check(report, all_checks)
-    for path in written:
+    for path in outputs.files():
         click.echo(f"Wrote {path}", err=as_json)
     if threshold is not None:
         _enforce_min_score(report, *threshold)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import grader
 import grader.grade.api as api
 from grader.cli import SELF_CHECK_BANNER, main
-from grader.grade.api import BatchResult
+from grader.grade.api import BatchResult, CheckOutputs
 from grader.observe.execution import ExecutionReport
 from grader.report.model import CheckResult, SubmissionReport, TaskScore
 from grader.rubric.model import Rubric
@@ -133,12 +133,13 @@ def test_grade_library_error_is_one_error_line(monkeypatch, tmp_path):
 
 
 def test_check_passes_notebook_rubric_and_out_to_check_notebook(monkeypatch, tmp_path):
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     fake = Recorder(sample_report())
     monkeypatch.setattr(api, "check_notebook", fake)
     rubric, out = tmp_path / "mine.toml", tmp_path / "out"
     result = invoke("check", "my notebook.ipynb", "--rubric", str(rubric), "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert fake.calls == [((Path("my notebook.ipynb"), rubric, out), {})]
+    assert fake.calls == [((Path("my notebook.ipynb"), rubric, out), {"outputs": CheckOutputs()})]
 
 
 def test_check_defaults_to_the_bundled_rubric_and_no_out_folder(monkeypatch):
