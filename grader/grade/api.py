@@ -15,8 +15,8 @@ from grader.execute.base import Executor
 from grader.execute.registry import make_executor
 from grader.execute.sandbox import abort_sandboxes, allow_sandboxes, sandbox_support
 from grader.grade.batch_log import batch_log
+from grader.grade.pipeline import grade_submission
 from grader.grade.resume import finished_report
-from grader.grade.submission import grade_submission
 from grader.grade.submissions import Submission, discover_submissions, extract_zip
 from grader.observe.observations import Observations
 from grader.report.model import SubmissionReport

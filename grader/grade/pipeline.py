@@ -1,4 +1,6 @@
-"""Grade one submission: plan the probes, run the notebook, save observations, score them."""
+"""The pipeline for one submission: plan the probes, run the notebook, save observations, score them.
+
+(Finding the submissions of a batch is grader/grade/submissions.py.)"""
 
 from __future__ import annotations
 
