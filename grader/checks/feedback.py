@@ -78,21 +78,22 @@ def cells_note(context: ScoreContext) -> str:
     return note
 
 
-def not_observed(record: ProbeRecord | None, what: str) -> Verdict | None:
-    """The verdict, shared by every check kind, when there is no observation to judge, else None.
+def observed_data(record: ProbeRecord | None, what: str) -> tuple[Verdict | None, Mapping[str, Any]]:
+    """(None, the probe's data) when there is an observation of `what` to judge, else (the
+    verdict, {}), shared by every check kind.
 
     No record (a check added to the rubric after grading) or a probe that failed on the grader's
     side: `error`, saying to grade again. A probe the student's code stopped (its time limit, a
     kernel death): `fail`. What the notebook failed to define is each kind's own `fail`."""
     if record is None:
-        return Verdict.errored(NO_OBSERVATION.format(what=what))
+        return Verdict.errored(NO_OBSERVATION.format(what=what)), {}
     if record.status == "timeout":
-        return Verdict.failed(PROBE_TIMEOUT.format(what=what, message=record.message))
+        return Verdict.failed(PROBE_TIMEOUT.format(what=what, message=record.message)), {}
     if record.status == "kernel_died":
-        return Verdict.failed(PROBE_KERNEL_DIED.format(what=what, message=record.message))
+        return Verdict.failed(PROBE_KERNEL_DIED.format(what=what, message=record.message)), {}
     if record.status != "ok" or record.data is None:
-        return Verdict.errored(PROBE_FAILED.format(what=what, message=record.message or "no reply"))
-    return None
+        return Verdict.errored(PROBE_FAILED.format(what=what, message=record.message or "no reply")), {}
+    return None, record.data
 
 
 def not_defined(name: str, signature: str, context: ScoreContext) -> Verdict:

@@ -92,11 +92,10 @@ class FunctionCheck:
         name = options["function"]
         oracle = ORACLES[options["oracle"]]
         signature = oracle.signature().replace(oracle.name, name, 1)
-        verdict = feedback.not_observed(record, f"`{name}`")
+        verdict, data = feedback.observed_data(record, f"`{name}`")
         if verdict is not None:
             return verdict
-        assert record is not None and record.data is not None
-        data = record.data
+        assert record is not None
         if not data.get("defined"):
             return feedback.not_defined(name, signature, context)
         if not data.get("callable"):

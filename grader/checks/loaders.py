@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks.base import ScoreContext, Verdict
-from grader.checks.feedback import cells_note, not_observed, where
+from grader.checks.feedback import cells_note, observed_data, where
 from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
 from grader.rubric.fields import Option, TableReader, as_str
@@ -36,11 +36,9 @@ class DataLoaderCheck:
 
     def evaluate(self, check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict:
         name = check.options["variable"]
-        verdict = not_observed(record, f"a batch from `{name}`")
+        verdict, data = observed_data(record, f"a batch from `{name}`")
         if verdict is not None:
             return verdict
-        assert record is not None and record.data is not None
-        data = record.data
         if not data["defined"]:
             return Verdict.failed(NOT_DEFINED.format(name=name) + cells_note(context))
         if not data["is_dataloader"]:

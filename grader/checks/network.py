@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks.base import ScoreContext, Verdict
-from grader.checks.feedback import not_observed
+from grader.checks.feedback import observed_data
 from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
 from grader.rubric.fields import Option, TableReader, as_int, as_number, non_negative, one_of
@@ -115,12 +115,10 @@ def observed_model(record: ProbeRecord | None, rubric: Rubric,
     """(None, the probe's data) when a usable network was observed, else (the verdict, {})."""
     if rubric.model is None:
         return Verdict.errored(f"The rubric cannot {purpose}: {NEEDS_MODEL}."), {}
-    verdict = not_observed(record, "your network")
-    if verdict is not None:
-        return verdict, {}
-    assert record is not None and record.data is not None
-    verdict = model_not_usable(record.data, rubric.model)
-    return (verdict, {}) if verdict is not None else (None, record.data)
+    verdict, data = observed_data(record, "your network")
+    if verdict is None:
+        verdict = model_not_usable(data, rubric.model)
+    return (verdict, {}) if verdict is not None else (None, data)
 
 
 class ArchitectureCheck:

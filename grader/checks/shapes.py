@@ -48,13 +48,12 @@ class VariableShapesCheck:
             return Verdict.errored(f"The rubric cannot grade `{name}`: {NEEDS_REFERENCE}.")
         measured = reference_stage_shapes(context.rubric.reference, tuple(stages.values()))
         expected = {key: _as_answer(measured[stage]) for key, stage in stages.items()}
-        verdict = feedback.not_observed(record, f"`{name}`")
+        verdict, data = feedback.observed_data(record, f"`{name}`")
         if verdict is not None:
             return verdict
-        assert record is not None and record.data is not None
-        if not record.data.get("defined"):
+        if not data.get("defined"):
             return feedback.not_defined(name, f"{name} = {{...}}", context)
-        value = record.data["value"]
+        value = data["value"]
         if "entries" not in value:
             example = "{" + ", ".join(f"{k!r}: {v}" for k, v in expected.items()) + "}"
             return Verdict.failed(NOT_A_DICT.format(name=name, example=example, type=value.get("type")))

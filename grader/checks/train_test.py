@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks.base import ScoreContext, Verdict
-from grader.checks.feedback import decode_output, defining_cell, not_defined, not_observed
+from grader.checks.feedback import decode_output, defining_cell, not_defined, observed_data
 from grader.observe.codec import encode_array
 from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
@@ -85,11 +85,10 @@ def _number(value: Any) -> float | None:
 def _function_not_usable(check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict | None:
     """The verdict when the student's function could not be run on the reference network, else None."""
     name = check.options["function"]
-    verdict = not_observed(record, f"`{name}()`")
+    verdict, data = observed_data(record, f"`{name}()`")
     if verdict is not None:
         return verdict
-    assert record is not None and record.data is not None
-    data = record.data
+    assert record is not None
     if not data.get("defined"):
         optimizer = ", optimizer" if record.inputs["op"] == "train_function" else ""
         return not_defined(name, f"{name}(model, loader, loss_fn{optimizer})", context)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks.base import ScoreContext, Verdict
-from grader.checks.feedback import not_observed
+from grader.checks.feedback import observed_data
 from grader.checks.network import NEEDS_MODEL, model_not_usable, model_payload, observed_model
 from grader.observe.codec import encode_array
 from grader.observe.observations import ProbeRecord
@@ -158,11 +158,9 @@ class SavedModelCheck:
         path = check.options["path"]
         if rubric.model is None:
             return Verdict.errored(f"The rubric cannot load a model: {NEEDS_MODEL}.")
-        verdict = not_observed(record, f"`{path}`")
+        verdict, data = observed_data(record, f"`{path}`")
         if verdict is not None:
             return verdict
-        assert record is not None and record.data is not None
-        data = record.data
         if not data["exists"]:
             files = ", ".join(data.get("files", [])) or "nothing"
             return Verdict.failed(f"`{path}` was not found in the notebook's folder (it holds: {files}). Save it "
