@@ -87,6 +87,14 @@ class ExecutionReport:
     def to_dict(self) -> dict[str, Any]:
         return to_data(self)
 
+    def __getitem__(self, key: str) -> Any:
+        """The block as its JSON reads (`execution["failed_cells"][0]["error"]`), for code written
+        against the dict the report held before; new code reads the fields."""
+        return self.to_dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.to_dict().get(key, default)
+
     def troubled(self) -> bool:
         """Whether a cell raised or timed out, or the kernel died: worth a look at the report."""
         return bool(self.failed_cells or self.timed_out_cells or self.kernel_died)
