@@ -158,29 +158,19 @@ def check(notebook: Path, rubric: Path, out_dir: Path | None, as_json: bool, all
     When GITHUB_STEP_SUMMARY is set, a Markdown summary is appended to that file."""
     import os
 
-    from grader.grade.api import check_notebook
-    from grader.report import writers
+    from grader.grade.api import CheckOutputs, check_notebook
 
     threshold = _parse_min_score(min_score)
     _setup_logging(0, True)
+    step_summary = os.environ.get(GITHUB_STEP_SUMMARY)
+    outputs = CheckOutputs(html_path, junit_path, gradescope_path, Path(step_summary) if step_summary else None)
     extra = {"include_hidden": True} if all_checks else {}
-    report = _run(lambda: check_notebook(notebook, rubric, out_dir, **extra))
-    title = f"grader check {notebook.name}"
-    written = []
-    if html_path is not None:
-        audience = "instructor" if all_checks else "student"
-        written.append(writers.write_feedback_page(html_path, report, audience, title))
-    if junit_path is not None:
-        written.append(writers.write_junit(junit_path, report))
-    if gradescope_path is not None:
-        written.append(writers.write_gradescope(gradescope_path, report))
-    if os.environ.get(GITHUB_STEP_SUMMARY):
-        writers.append_markdown_summary(Path(os.environ[GITHUB_STEP_SUMMARY]), report, title, not all_checks)
+    report = _run(lambda: check_notebook(notebook, rubric, out_dir, outputs=outputs, **extra))
     if as_json:
         click.echo(report.to_json())
     elif not quiet:
         _print_check(report, all_checks)
-    for path in written:
+    for path in outputs.files():
         click.echo(f"Wrote {path}", err=as_json)
     if threshold is not None:
         _enforce_min_score(report, *threshold)
@@ -235,17 +225,12 @@ def _raise_interrupt(signum, frame) -> None:
 
 
 def _batch_summary(result) -> dict:
-    from grader.report.writers import feedback_pages
+    from grader.report.writers import feedback_pages, run_facts
 
     def entry(report) -> dict:
-        execution = report.execution or {}
         pages = feedback_pages(result.out_dir, report.submission)
         return {"submission": report.submission, "status": report.status, "score": report.score,
-                "max_score": report.max_score, "reason": report.reason,
-                "failed_cells": len(execution.get("failed_cells", [])),
-                "timed_out_cells": len(execution.get("timed_out_cells", [])),
-                "kernel_died": bool(execution.get("kernel_died", False)),
-                "seconds": execution.get("seconds", 0.0),
+                "max_score": report.max_score, "reason": report.reason, **run_facts(report),
                 "feedback": {audience: str(path) for audience, path in pages.items()}}
 
     return {
@@ -271,8 +256,7 @@ def _print_table(reports, task_ids: list[str]) -> None:
     for report in sorted(reports, key=lambda r: r.submission):
         scores = {t.task: t.score for t in report.tasks}
         status = report.status
-        execution = report.execution or {}
-        if execution.get("failed_cells") or execution.get("timed_out_cells") or execution.get("kernel_died"):
+        if report.execution and report.execution.troubled():
             status += " *"
             marked = True
         table.add_row(report.submission, status, *(f"{scores.get(t, 0):g}" for t in task_ids),
@@ -291,16 +275,15 @@ def _enforce_min_score(report, minimum: float, is_percent: bool) -> None:
 
 
 def _print_check(report, all_checks: bool = False) -> None:
+    from grader.report.explain import cell_notes, explain
+
     public = report if all_checks else report.public_view()
     click.echo(ALL_CHECKS_BANNER if all_checks else SELF_CHECK_BANNER)
     click.echo(f"Notebook: {report.notebook}")
     if report.status == "error":
         click.echo(f"\nYour notebook could not be graded: {report.reason}")
-    for cell in (report.execution or {}).get("failed_cells", []):
-        click.echo(f"\nCell {cell['index'] + 1} raised {cell['error']}: {cell['message']}\n"
-                   + _indent(cell["source_excerpt"]))
-    for cell in (report.execution or {}).get("timed_out_cells", []):
-        click.echo(f"\nCell {cell['index'] + 1} timed out: {cell['message']}\n" + _indent(cell["source_excerpt"]))
+    for note in cell_notes(report.execution):
+        click.echo(f"\n{note.line()}\n" + _indent(note.source_excerpt))
     current = None
     for result in public.checks:
         if result.task != current:
@@ -310,7 +293,7 @@ def _print_check(report, all_checks: bool = False) -> None:
         mark = STATUS_MARKS[result.status]
         click.echo(f"  [{mark}] {result.id} ({result.score:g}/{result.max_score:g}) {result.title}")
         if result.status != "pass":
-            click.echo(_indent(result.message, "         "))
+            click.echo(_indent("\n".join(explain(result).lines()), "         "))
     scope = "All checks" if all_checks else "Public checks"
     click.echo(f"\n{scope}: {public.score:g} / {public.max_score:g} points.")
 

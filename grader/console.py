@@ -70,7 +70,7 @@ class BatchProgress:
             if report.submission in self.current:
                 self.current.remove(report.submission)
             self.done_count += 1
-            seconds = (report.execution or {}).get("seconds", 0.0)
+            seconds = report.seconds
             self.progress.console.print(FINISHED_LINE.format(id=report.submission, score=report.score,
                                                              max_score=report.max_score, status=report.status,
                                                              seconds=seconds), markup=False, highlight=False)

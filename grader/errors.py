@@ -23,10 +23,6 @@ class KernelStartError(GraderError):
     """The kernel process could not be started or did not become ready in time."""
 
 
-class KernelDiedError(GraderError):
-    """The kernel process ended while it was running a cell or a probe."""
-
-
 class ObservationsError(GraderError):
     """Saved observations are missing or unreadable, so a re-score cannot proceed."""
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from dataclasses import asdict
 
 from grader import __version__
 from grader.checks.base import ScoreContext, Verdict
 from grader.checks.registry import CHECK_KINDS
-from grader.execute.base import ExecutionSummary
-from grader.observe.observations import Observations
+from grader.observe.execution import ExecutionReport
+from grader.observe.observations import Observations, ProbeRecord
 from grader.report.model import CheckResult, SubmissionReport, TaskScore
 from grader.rubric.model import CheckSpec, Rubric
 
+log = logging.getLogger(__name__)
+
 UNREADABLE_CHECK = "Not graded: {reason}"
+MALFORMED = ("The grader could not judge its observation of this check ({error}); grade the notebook again "
+             "(`grader grade`), and report it if it happens again.")
 
 # Reference computations (D1/D2, shapes) seed torch's global RNG; scoring one submission at a
 # time keeps them reproducible when submissions are graded in parallel threads.
@@ -27,14 +31,15 @@ def score_observations(observations: Observations, rubric: Rubric) -> Submission
 
 
 def _score(observations: Observations, rubric: Rubric) -> SubmissionReport:
-    if observations.status != "executed" or observations.execution is None:
+    execution = None if observations.execution is None else ExecutionReport.from_summary(observations.execution)
+    if observations.status != "executed" or execution is None:
         results = [_result(check, Verdict.errored(UNREADABLE_CHECK.format(reason=observations.reason)))
                    for check in rubric.checks]
         status = "error"
     else:
-        context = ScoreContext(rubric=rubric, execution=observations.execution,
-                               definitions=observations.definitions)
-        results = [_result(check, _evaluate(check, observations, context)) for check in rubric.checks]
+        context = ScoreContext(rubric=rubric, execution=execution, definitions=observations.definitions)
+        results = [_result(check, judge(check, observations.probes.get(check.id), context))
+                   for check in rubric.checks]
         status = "graded"
     tasks = [TaskScore(task, rubric.tasks.get(task, task),
                        round(sum(r.score for r in results if r.task == task), 4),
@@ -43,43 +48,27 @@ def _score(observations: Observations, rubric: Rubric) -> SubmissionReport:
         submission=observations.submission, status=status,
         score=round(sum(r.score for r in results), 4), max_score=rubric.max_score,
         seed=observations.seed, seed_policy=observations.seed_policy, checks=results, tasks=tasks,
-        execution=_execution_dict(observations.execution), notebook=observations.notebook,
+        execution=execution, notebook=observations.notebook,
         notebook_sha256=observations.notebook_sha256, rubric=str(rubric.path),
         rubric_sha256=rubric.sha256, grader_version=__version__, reason=observations.reason,
         graded_at=observations.graded_at)
 
 
-def _evaluate(check: CheckSpec, observations: Observations, context: ScoreContext) -> Verdict:
-    record = observations.probes.get(check.id)
-    return CHECK_KINDS[check.kind].evaluate(check, record, context)
+def judge(check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict:
+    """The check kind's verdict on its observation. An observation the kind cannot read (a file
+    edited by hand, or written by another grader version) is that check's `error`, not the batch's."""
+    try:
+        return CHECK_KINDS[check.kind].evaluate(check, record, context)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+        log.warning("check %s: malformed observation (%s: %s)", check.id, type(error).__name__, error)
+        return Verdict.errored(MALFORMED.format(error=f"{type(error).__name__}: {error}"))
 
 
 def _result(check: CheckSpec, verdict: Verdict) -> CheckResult:
     fraction = min(1.0, max(0.0, verdict.fraction))
-    details = dict(verdict.details)
-    if verdict.status == "fail" and check.hint:
-        details.setdefault("hint", check.hint)  # reports show it apart from the finding
     return CheckResult(
         id=check.id, task=check.task, title=check.title, status=verdict.status,
         score=round(check.points * fraction, 4), max_score=check.points,
-        visibility=check.visibility, message=verdict.message, details=details)
-
-
-def _execution_dict(execution: ExecutionSummary | None) -> dict | None:
-    """The report's `execution` block: the summary plus the failed / timed-out cell lists."""
-    if execution is None:
-        return None
-    summary = asdict(execution)
-    cells = summary.pop("cells")
-    summary["cells_total"] = len(cells)
-    summary["cells_ok"] = sum(1 for c in cells if c["status"] == "ok")
-    summary["failed_cells"] = [_cell_entry(c) for c in cells if c["status"] == "error"]
-    summary["timed_out_cells"] = [_cell_entry(c) for c in cells if c["status"] == "timeout"]
-    summary["not_run_cells"] = [c["index"] for c in cells if c["status"] == "not_run"]
-    summary["output_capped_cells"] = [c["index"] for c in cells if c["dropped_output_bytes"]]
-    return summary
-
-
-def _cell_entry(cell: dict) -> dict:
-    return {"index": cell["index"], "error": cell["error"], "message": cell["message"],
-            "source_excerpt": cell["source_excerpt"], "seconds": cell["seconds"]}
+        visibility=check.visibility, message=verdict.message,
+        hint=check.hint if verdict.status == "fail" else "",
+        expected=verdict.expected, observed=verdict.observed, details=dict(verdict.details))

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from grader.grade.api import grade_batch, rescore  # noqa: E402
-from grader.grade.submission import plan_probes  # noqa: E402
+from grader.grade.pipeline import plan_probes  # noqa: E402
 from grader.rubric.load import load_rubric  # noqa: E402
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from support import REPO, SAMPLES
+from support import A1_LECTURE_CHECK, REPO, SAMPLES, write_notebook
 
 from grader.cli import main
 
@@ -29,3 +29,23 @@ def test_committed_samples_match_their_generator() -> None:
     completed = subprocess.run([sys.executable, str(REPO / "tests" / "make_samples.py"), "--check"],
                                capture_output=True, text=True, cwd=REPO)
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+@pytest.mark.kernel
+def test_check_notebook_writes_what_grader_check_writes(tmp_path) -> None:
+    # The library call does all of `grader check`: a Python caller needs no CLI to get the files.
+    from grader.grade.api import CheckOutputs, check_notebook
+
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text('schema = 1\ntitle = "A1 only"\n[data]\nsource = "digits28"\n' + A1_LECTURE_CHECK, "utf-8")
+    notebook = write_notebook(tmp_path / "alice.ipynb", "def conv_output_size(h_in, kernel_size, padding=0, "
+                                                        "stride=1):\n    return h_in")
+    summary = tmp_path / "summary.md"
+    summary.write_text("# earlier step\n")
+    outputs = CheckOutputs(tmp_path / "fb.html", tmp_path / "junit.xml", tmp_path / "results.json", summary)
+    report = check_notebook(notebook, rubric, tmp_path / "out", outputs=outputs)
+    assert report.score == 0 and report.checks[0].status == "fail"
+    assert "alice" in outputs.html.read_text() and "A1.lecture_examples" in outputs.junit.read_text()
+    assert '"score": 0' in outputs.gradescope.read_text()
+    assert summary.read_text().startswith("# earlier step\n### grader check alice.ipynb: 0 / 2 points")
+    assert (tmp_path / "out" / "alice.json").is_file()

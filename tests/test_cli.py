@@ -14,7 +14,8 @@ from click.testing import CliRunner
 import grader
 import grader.grade.api as api
 from grader.cli import SELF_CHECK_BANNER, main
-from grader.grade.api import BatchResult
+from grader.grade.api import BatchResult, CheckOutputs
+from grader.observe.execution import ExecutionReport
 from grader.report.model import CheckResult, SubmissionReport, TaskScore
 from grader.rubric.model import Rubric
 
@@ -35,7 +36,7 @@ def sample_report(submission: str = "alice") -> SubmissionReport:
         submission=submission, status="graded", score=1.0, max_score=4.0, seed=5, seed_policy="fixed",
         checks=checks,
         tasks=[TaskScore("A1", "conv_output_size", 1.0, 2.0), TaskScore("A2", "conv2d_single", 0.0, 2.0)],
-        execution={"seconds": 1.0, "failed_cells": [], "timed_out_cells": []}, notebook=f"{submission}.ipynb",
+        execution=ExecutionReport(seconds=1.0), notebook=f"{submission}.ipynb",
         notebook_sha256="", rubric=str(DEFAULT_RUBRIC), rubric_sha256="", grader_version=grader.__version__)
 
 
@@ -132,12 +133,13 @@ def test_grade_library_error_is_one_error_line(monkeypatch, tmp_path):
 
 
 def test_check_passes_notebook_rubric_and_out_to_check_notebook(monkeypatch, tmp_path):
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     fake = Recorder(sample_report())
     monkeypatch.setattr(api, "check_notebook", fake)
     rubric, out = tmp_path / "mine.toml", tmp_path / "out"
     result = invoke("check", "my notebook.ipynb", "--rubric", str(rubric), "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert fake.calls == [((Path("my notebook.ipynb"), rubric, out), {})]
+    assert fake.calls == [((Path("my notebook.ipynb"), rubric, out), {"outputs": CheckOutputs()})]
 
 
 def test_check_defaults_to_the_bundled_rubric_and_no_out_folder(monkeypatch):

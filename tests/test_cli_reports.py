@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from gradescope_spec import validate_results
 
 from grader.cli import main
-from grader.grade.api import BatchResult
+from grader.grade.api import BatchResult, write_check_outputs
 from grader.report.model import SubmissionReport
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report_model_details.json"
@@ -28,9 +28,12 @@ def report() -> SubmissionReport:
 def check_calls(monkeypatch, report) -> list[dict]:
     calls: list[dict] = []
 
-    def fake_check(notebook, rubric=None, out_dir=None, seed=None, include_hidden=False):
+    def fake_check(notebook, rubric=None, out_dir=None, seed=None, include_hidden=False, outputs=None):
+        # Grading is faked; the files are written by the library's own writer, as check_notebook does.
         calls.append({"notebook": notebook, "include_hidden": include_hidden})
-        return report if include_hidden else report.public_view()
+        checked = report if include_hidden else report.public_view()
+        write_check_outputs(checked, outputs, f"grader check {notebook.name}", include_hidden)
+        return checked
 
     monkeypatch.setattr("grader.grade.api.check_notebook", fake_check)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)

@@ -14,10 +14,12 @@ from types import MappingProxyType
 
 import pytest
 
-from grader.checks.base import ProbeRecord, ScoreContext
+from grader.checks.base import ScoreContext
 from grader.checks.functions import FunctionCheck
 from grader.checks.shapes import VariableShapesCheck
 from grader.execute.base import CellRun, ExecutionSummary
+from grader.observe.execution import ExecutionReport
+from grader.observe.observations import ProbeRecord
 from grader.rubric.load import load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,9 +36,9 @@ def rubric():
     return load_rubric(ROOT / "rubrics" / "ex06.toml")
 
 
-def summary(*statuses: str) -> ExecutionSummary:
-    return ExecutionSummary(seconds=1.0, cells=tuple(
-        CellRun(index=i, status=s, error="NameError" if s == "error" else None) for i, s in enumerate(statuses)))
+def summary(*statuses: str) -> ExecutionReport:
+    return ExecutionReport.from_summary(ExecutionSummary(seconds=1.0, cells=tuple(
+        CellRun(index=i, status=s, error="NameError" if s == "error" else None) for i, s in enumerate(statuses))))
 
 
 def context(rubric, *statuses: str, definitions: dict[str, int] | None = None) -> ScoreContext:
@@ -275,7 +277,8 @@ def test_partial_credit_gives_the_fraction_of_passing_cases(rubric):
     verdict = FUNCTIONS.evaluate(generous, record, context(rubric))
     assert verdict.status == "fail"
     assert verdict.fraction == pytest.approx(2 / 3)
-    assert verdict.details == {"cases": 3, "failed_cases": 1, "expected": "14", "observed": "15",
+    assert (verdict.expected, verdict.observed) == ("14", "15")
+    assert verdict.details == {"cases": 3, "failed_cases": 1,
                                "case": "conv_output_size(h_in=28, kernel_size=2, padding=0, stride=2)"}
 
 

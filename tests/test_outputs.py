@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader.execute.outputs import OutputCollector
+from grader.observe.execution import CellProblem, ExecutionReport
 from grader.report.model import CheckResult, SubmissionReport, TaskScore
 from grader.report.writers import GRADEBOOK_NAME, write_atomic, write_gradebook
 
@@ -149,8 +150,7 @@ def report(submission: str, status: str, task_scores: dict[str, float], reason: 
         checks=[CheckResult(f"{task}.c", task, "", "pass", score, maxima[task], "public", "")
                 for task, score in task_scores.items()],
         tasks=[TaskScore(task, task, score, maxima[task]) for task, score in task_scores.items()],
-        execution=None if status == "error" else {"seconds": 2.5, "failed_cells": [{"index": 3}],
-                                                  "timed_out_cells": [], "kernel_died": False},
+        execution=None if status == "error" else ExecutionReport(seconds=2.5, failed_cells=(CellProblem(3),)),
         notebook=f"{submission}.ipynb", notebook_sha256="", rubric="r.toml", rubric_sha256="",
         grader_version="0.1.0", reason=reason)
 

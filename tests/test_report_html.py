@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 from html_support import parse, tags, text_of, with_class
 
+from grader.observe.execution import CellProblem
 from grader.report.explain import explain
 from grader.report.html_feedback import render_feedback
 from grader.report.html_summary import histogram_counts, render_summary
-from grader.report.model import SubmissionReport
+from grader.report.model import CheckResult, SubmissionReport
 from grader.report.writers import SUMMARY_PAGE_NAME, write_feedback_pages, write_summary_page
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report_model_details.json"
@@ -51,13 +52,22 @@ def test_each_lost_point_says_expected_observed_and_hint_once(report) -> None:
 
 
 def test_hint_is_split_from_the_message_only_when_it_is_the_rubric_hint(report) -> None:
+    # Schema 1 reports appended the rubric's hint to the message; loading one splits it off again.
     check = next(c for c in report.checks if c.id == "A4.default_stride")
-    plain = replace(check, details={})
+    plain = replace(check, hint="")
     assert explain(plain).hint == "" and explain(plain).finding == check.message
-    with_hint = replace(check, message="Wrong. Hint: use the stride.", details={"hint": "use the stride."})
+
+    def loaded(message: str, details: dict) -> CheckResult:
+        old = {**report.to_dict(), "schema": 1, "checks": [{**asdict(check), "message": message, "details": details}]}
+        for key in ("hint", "expected", "observed"):
+            del old["checks"][0][key]
+        return SubmissionReport.from_dict(old).checks[0]
+
+    with_hint = loaded("Wrong. Hint: use the stride.", {"hint": "use the stride."})
     assert explain(with_hint).finding == "Wrong." and explain(with_hint).hint == "use the stride."
-    other = replace(check, message="Wrong. Hint: something else.", details={"hint": "use the stride."})
+    other = loaded("Wrong. Hint: something else.", {"hint": "use the stride.", "expected": [1, 2]})
     assert explain(other).finding == "Wrong. Hint: something else."
+    assert (other.expected, other.details) == ([1, 2], {})
 
 
 def test_layer_table_is_side_by_side_with_mismatches_highlighted(report) -> None:
@@ -111,8 +121,8 @@ def test_student_copy_shows_public_checks_only_and_says_so(report) -> None:
 def test_student_controlled_text_is_escaped(report) -> None:
     hostile = replace(report, submission=HOSTILE, reason=HOSTILE, status="error",
                       checks=[replace(c, message=HOSTILE + c.message) for c in report.checks],
-                      execution={**report.execution, "failed_cells": [
-                          {**report.execution["failed_cells"][0], "source_excerpt": HOSTILE, "message": HOSTILE}]})
+                      execution=replace(report.execution, failed_cells=(
+                          replace(report.execution.failed_cells[0], source_excerpt=HOSTILE, message=HOSTILE),)))
     html = render_feedback(hostile, "instructor", "Ex 06")
     assert "<script" not in html and "&lt;script&gt;" in html
     summary = render_summary([hostile], "Batch", lambda s, a: f"{s}.html")
@@ -121,8 +131,8 @@ def test_student_controlled_text_is_escaped(report) -> None:
 
 
 def test_terminal_colour_codes_are_dropped(report) -> None:
-    failed = {**report.execution["failed_cells"][0], "message": "\x1b[0;31mNameError\x1b[0m: boom\x07"}
-    coloured = replace(report, execution={**report.execution, "failed_cells": [failed]})
+    failed = replace(report.execution.failed_cells[0], message="\x1b[0;31mNameError\x1b[0m: boom\x07")
+    coloured = replace(report, execution=replace(report.execution, failed_cells=(failed,)))
     html = render_feedback(coloured, "instructor", "Ex 06")
     assert "NameError: boom" in text_of(html, "cells") and "\x1b" not in html and "\x07" not in html
 
@@ -135,9 +145,9 @@ def test_unknown_audience_is_refused(report) -> None:
 def test_summary_counts_scores_checks_problems_and_links(report) -> None:
     low = replace(report, submission="low", score=5.0)
     top = replace(without_model_details(report), submission="top", score=100.0,
-                  execution={**report.execution, "failed_cells": [], "seconds": 99.0})
+                  execution=replace(report.execution, failed_cells=(), seconds=99.0))
     dead = replace(report, submission="dead", score=0.0,
-                   execution={**report.execution, "kernel_died": True, "kernel_died_at_cell": 3})
+                   execution=replace(report.execution, kernel_died=True, kernel_died_at_cell=3))
     reports = [low, top, dead]
     assert histogram_counts(reports) == [2, 0, 0, 0, 0, 0, 0, 0, 0, 1]
     html = render_summary(reports, "Batch", lambda s, a: f"{s}.html" if a == "instructor" else f"{s}/feedback.html")
@@ -195,3 +205,42 @@ def test_detail_values_read_as_people_write_them() -> None:
     assert show_value([64, 7, 7]) == "(64, 7, 7)"
     assert show_value({"block2": [64, 14, 14], "flatten": 3136}) == "block2: (64, 14, 14), flatten: 3,136"
     assert show_value(None) == "" and show_value("shape (7, 5)") == "shape (7, 5)"
+
+
+def everything_hostile(report: SubmissionReport) -> SubmissionReport:
+    """`HOSTILE` in every field a student controls: their id, the names of their classes and
+    layers, what their code returned or raised, their cells' sources and outputs, and therefore
+    every message that quotes any of these."""
+    def layers(rows):
+        return [{**row, "name": HOSTILE, "type": HOSTILE, "output_shape": HOSTILE, "params": HOSTILE} for row in rows]
+
+    checks = []
+    for check in report.checks:
+        details = dict(check.details)
+        for key in ("student_layers", "reference_layers"):
+            if key in details:
+                details[key] = layers(details[key])
+        checks.append(replace(check, message=HOSTILE + check.message, expected=HOSTILE, observed=[HOSTILE],
+                              details=details, status="fail" if check.status == "pass" else check.status,
+                              score=0.0))
+    problem = CellProblem(12, error=HOSTILE, message=HOSTILE, source_excerpt=HOSTILE)
+    execution = replace(report.execution, failed_cells=(problem,), timed_out_cells=(problem,), warnings=(HOSTILE,),
+                        kernel_died=True, not_run_cells=(13,))
+    return replace(report, submission=HOSTILE, notebook=HOSTILE, reason=HOSTILE, status="error",
+                   checks=checks, execution=execution, seed_policy=HOSTILE, graded_at=HOSTILE)
+
+
+def test_script_in_every_student_controlled_field_is_escaped_on_every_page(report, tmp_path) -> None:
+    hostile = everything_hostile(report)
+    pages = {audience: render_feedback(hostile, audience, "Ex 06") for audience in ("instructor", "student")}
+    pages["summary"] = render_summary([hostile, report], "Batch", lambda s, a: f"{s}/{a}.html")
+    for name, html in pages.items():
+        scripts = tags(html, "script")
+        assert len(scripts) == (1 if name == "summary" else 0), name  # the summary's own sorting script only
+        assert "alert" not in "".join(script["text"][0] for script in scripts if script["text"]), name
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html, name
+        assert not [e for e in parse(html) if any(a.startswith("on") for a in e["attrs"])], name
+    instructor = pages["instructor"]
+    for section in ("submission-id", "not-graded", "lost-points", "layer-table", "cells"):
+        assert HOSTILE in text_of(instructor, section), section  # shown as text, where it belongs
+    assert 'href="&lt;script&gt;' in pages["summary"]

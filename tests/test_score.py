@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.checks.base import ProbeRecord
 from grader.errors import ObservationsError
 from grader.execute.base import CellRun, ExecutionSummary
-from grader.observe.observations import Observations
+from grader.observe.observations import Observations, ProbeRecord
 from grader.report.model import SubmissionReport
 from grader.rubric.load import load_rubric
 from grader.score import score_observations
@@ -162,10 +161,14 @@ def test_checks_without_an_observation_are_errors_never_passes(graded):
 
 
 def test_execution_block_lists_failed_cells(graded):
-    assert graded.execution["cells_total"] == 3
-    assert graded.execution["cells_ok"] == 2
-    assert [cell["index"] for cell in graded.execution["failed_cells"]] == [1]
-    assert graded.execution["failed_cells"][0]["error"] == "ValueError"
+    assert graded.execution.cells_total == 3
+    assert graded.execution.cells_ok == 2
+    assert [cell.index for cell in graded.execution.failed_cells] == [1]
+    assert graded.execution.failed_cells[0].error == "ValueError"
+    block = graded.to_dict()["execution"]  # the JSON keeps its layout
+    assert block["failed_cells"][0] == {"index": 1, "error": "ValueError", "message": "bad",
+                                        "source_excerpt": "raise ValueError('bad')", "seconds": 0.1}
+    assert (block["cells_total"], block["not_run_cells"], block["warnings"]) == (3, [], ["UserWarning: something"])
 
 
 # ------------------------------------------------------------------------ public view

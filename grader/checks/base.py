@@ -8,46 +8,38 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from grader.execute.base import ExecutionSummary
+from grader.observe.execution import ExecutionReport
+from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
 from grader.rubric.fields import Option, TableReader
 from grader.rubric.model import CheckSpec, Rubric
 
-STATUSES = ("pass", "fail", "error", "skipped")
-
 
 @dataclass(frozen=True)
 class Verdict:
-    """A check's outcome before points: `fraction` of its points is earned."""
+    """A check's outcome before points: `fraction` of its points is earned. `expected` and
+    `observed` are the values a failure compares, shown apart from the message; the rubric's hint
+    is added by the scorer, never written into the message."""
 
     status: str
     fraction: float
     message: str
+    expected: Any = None
+    observed: Any = None
     details: Mapping[str, Any] = field(default_factory=dict)
 
     @staticmethod
     def passed(message: str, **details: Any) -> Verdict:
-        return Verdict("pass", 1.0, message, details)
+        return Verdict("pass", 1.0, message, details=details)
 
     @staticmethod
-    def failed(message: str, fraction: float = 0.0, **details: Any) -> Verdict:
-        return Verdict("fail", fraction, message, details)
+    def failed(message: str, fraction: float = 0.0, expected: Any = None, observed: Any = None,
+               **details: Any) -> Verdict:
+        return Verdict("fail", fraction, message, expected, observed, details)
 
     @staticmethod
     def errored(message: str, **details: Any) -> Verdict:
-        return Verdict("error", 0.0, message, details)
-
-
-@dataclass(frozen=True)
-class ProbeRecord:
-    """One observation as saved: the grader-side inputs, and the probe's reply."""
-
-    inputs: Any
-    status: str
-    data: Mapping[str, Any] | None
-    message: str = ""
-    seconds: float = 0.0
-    probe: str = ""  # the key of the probe that observed it (checks may share one)
+        return Verdict("error", 0.0, message, details=details)
 
 
 @dataclass(frozen=True)
@@ -55,7 +47,7 @@ class ScoreContext:
     """What checks may consult besides their own observation."""
 
     rubric: Rubric
-    execution: ExecutionSummary
+    execution: ExecutionReport
     definitions: Mapping[str, int]  # name -> index of the cell that defines it
 
 

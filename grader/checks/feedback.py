@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks.base import ProbeRecord, ScoreContext, Verdict
+from grader.checks.base import ScoreContext, Verdict
+from grader.observe.observations import ProbeRecord
 
 NOT_DEFINED = ("`{name}` is not defined after your notebook ran. Define `{signature}` at the top "
                "level of a code cell (not inside another function or an `if`).")
@@ -15,10 +16,15 @@ FAILED_CELLS_NOTE = (" Note: cell(s) {cells} raised an error; a cell that fails 
                      "lines after the error, so a definition there may never have run.")
 NOT_RUN_CELLS_NOTE = " Note: cell(s) {cells} did not run (time limit or kernel death)."
 NOT_CALLABLE = "`{name}` is defined but is a {type}, not a function. Define it with `def {signature}:`."
-PROBE_TIMEOUT = ("Calling `{name}` did not finish within the probe time limit ({message}). Look for a "
-                 "loop that never ends, or work that grows far beyond the input size.")
-PROBE_KERNEL_DIED = "The kernel died while the grader was calling `{name}` ({message})."
-PROBE_NOT_OBSERVED = "The grader could not observe `{name}`: {message}."
+# The grader holds no usable observation: nothing in the notebook was judged, so `error`.
+NO_OBSERVATION = ("The grader has no observation of {what} for this check (was the check added to the rubric "
+                  "after grading?); grade the notebook again (`grader grade`).")
+PROBE_FAILED = ("The grader could not observe {what}: {message}. This is not a fault found in your notebook; "
+                "grade the notebook again (`grader grade`), and report it if it happens again.")
+# The student's code stopped the probe: what it was asked to do failed, so `fail`.
+PROBE_TIMEOUT = ("Observing {what} did not finish within the probe time limit ({message}). Look for a loop that "
+                 "never ends, or work that grows far beyond the input size.")
+PROBE_KERNEL_DIED = "The kernel died while the grader was observing {what} ({message})."
 WHERE = " (defined in cell {cell})"  # cells are counted from 1 in every message
 
 
@@ -51,41 +57,48 @@ def _nested(array: np.ndarray) -> str:
     return "[" + ", ".join(_nested(row) for row in array) + "]"
 
 
+def defining_cell(name: str, context: ScoreContext) -> int | None:
+    """The cell (counted from 1) that defines `name`, when the notebook's text shows one."""
+    index = context.definitions.get(name)
+    return None if index is None else index + 1
+
+
 def where(name: str, context: ScoreContext) -> str:
-    cell = context.definitions.get(name)
-    return "" if cell is None else WHERE.format(cell=cell + 1)
+    cell = defining_cell(name, context)
+    return "" if cell is None else WHERE.format(cell=cell)
 
 
 def cells_note(context: ScoreContext) -> str:
-    failed = [str(c.index + 1) for c in context.execution.cells if c.status in ("error", "timeout")]
-    not_run = [str(c.index + 1) for c in context.execution.cells
-               if c.status in ("not_run", "kernel_died")]
-    note = FAILED_CELLS_NOTE.format(cells=", ".join(failed)) if failed else ""
+    """Why a definition may be missing: the cells that failed, timed out or never finished."""
+    failed = ", ".join(str(i + 1) for i in context.execution.problem_cells())
+    not_run = ", ".join(str(i + 1) for i in context.execution.unfinished_cells())
+    note = FAILED_CELLS_NOTE.format(cells=failed) if failed else ""
     if not_run:
-        note += NOT_RUN_CELLS_NOTE.format(cells=", ".join(not_run))
+        note += NOT_RUN_CELLS_NOTE.format(cells=not_run)
     return note
 
 
-def unobservable(record: ProbeRecord | None, name: str, signature: str,
-                 context: ScoreContext) -> Verdict | None:
-    """The verdict when the probe could not observe `name` at all, else None."""
+def observed_data(record: ProbeRecord | None, what: str) -> tuple[Verdict | None, Mapping[str, Any]]:
+    """(None, the probe's data) when there is an observation of `what` to judge, else (the
+    verdict, {}), shared by every check kind.
+
+    No record (a check added to the rubric after grading) or a probe that failed on the grader's
+    side: `error`, saying to grade again. A probe the student's code stopped (its time limit, a
+    kernel death): `fail`. What the notebook failed to define is each kind's own `fail`."""
     if record is None:
-        return Verdict.errored(PROBE_NOT_OBSERVED.format(
-            name=name, message="no observation was recorded for this check; grade the notebook again "
-                               "(`grader grade`) after adding a check to the rubric"))
+        return Verdict.errored(NO_OBSERVATION.format(what=what)), {}
     if record.status == "timeout":
-        return Verdict.failed(PROBE_TIMEOUT.format(name=name, message=record.message))
+        return Verdict.failed(PROBE_TIMEOUT.format(what=what, message=record.message)), {}
     if record.status == "kernel_died":
-        return Verdict.failed(PROBE_KERNEL_DIED.format(name=name, message=record.message))
+        return Verdict.failed(PROBE_KERNEL_DIED.format(what=what, message=record.message)), {}
     if record.status != "ok" or record.data is None:
-        return Verdict.errored(PROBE_NOT_OBSERVED.format(name=name, message=record.message))
-    if not record.data.get("defined"):
-        return Verdict.failed(NOT_DEFINED.format(name=name, signature=signature) + cells_note(context))
-    return None
+        return Verdict.errored(PROBE_FAILED.format(what=what, message=record.message or "no reply")), {}
+    return None, record.data
 
 
-def with_hint(message: str, hint: str) -> str:
-    return f"{message} Hint: {hint}" if hint else message
+def not_defined(name: str, signature: str, context: ScoreContext) -> Verdict:
+    """`name` is missing from the notebook: say what to define, and which cells may be why."""
+    return Verdict.failed(NOT_DEFINED.format(name=name, signature=signature) + cells_note(context))
 
 
 def decode_output(output: Mapping[str, Any]) -> tuple[Any, str]:

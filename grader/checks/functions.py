@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from grader.checks import feedback
-from grader.checks.base import ProbeRecord, ScoreContext, Verdict
+from grader.checks.base import ScoreContext, Verdict
 from grader.checks.oracles import OMIT, ORACLES, Oracle
+from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
 from grader.rubric.fields import (
     Option,
@@ -91,20 +92,20 @@ class FunctionCheck:
         name = options["function"]
         oracle = ORACLES[options["oracle"]]
         signature = oracle.signature().replace(oracle.name, name, 1)
-        verdict = feedback.unobservable(record, name, signature, context)
+        verdict, data = feedback.observed_data(record, f"`{name}`")
         if verdict is not None:
             return verdict
-        assert record is not None and record.data is not None
-        data = record.data
+        assert record is not None
+        if not data.get("defined"):
+            return feedback.not_defined(name, signature, context)
         if not data.get("callable"):
             return Verdict.failed(feedback.NOT_CALLABLE.format(
                 name=name, type=data.get("value", {}).get("type", "?"), signature=signature))
         where = feedback.where(name, context)
         forbidden = _forbidden_calls(data["results"], options["forbidden"])
         if forbidden:
-            return Verdict.failed(feedback.with_hint(
-                FORBIDDEN_USED.format(name=name, calls=", ".join(forbidden)) + where, check.hint),
-                forbidden_calls=forbidden)
+            return Verdict.failed(FORBIDDEN_USED.format(name=name, calls=", ".join(forbidden)) + where,
+                                  forbidden_calls=forbidden)
         problems = [_judge_case(oracle, name, case, result, options)
                     for case, result in zip(record.inputs, data["results"], strict=True)]
         failures = [p for p in problems if p is not None]
@@ -114,7 +115,7 @@ class FunctionCheck:
         first = failures[0]
         message = SUMMARY_FAIL.format(failed=len(failures), total=total, where=where, first=first.text)
         fraction = (total - len(failures)) / total if options["partial_credit"] else 0.0
-        return Verdict.failed(feedback.with_hint(message, check.hint), fraction=fraction,
+        return Verdict.failed(message, fraction=fraction,
                               cases=total, failed_cases=len(failures), case=first.call,
                               expected=first.expected, observed=first.observed)
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks.base import ProbeRecord, ScoreContext, Verdict
-from grader.checks.feedback import cells_note, where, with_hint
+from grader.checks.base import ScoreContext, Verdict
+from grader.checks.feedback import cells_note, observed_data, where
+from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
 from grader.rubric.fields import Option, TableReader, as_str
 from grader.rubric.model import CheckSpec, Rubric
@@ -35,10 +36,9 @@ class DataLoaderCheck:
 
     def evaluate(self, check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict:
         name = check.options["variable"]
-        if record is None or record.status != "ok" or record.data is None:
-            message = "no observation was recorded" if record is None else record.message
-            return Verdict.failed(f"The grader could not draw a batch from `{name}`: {message}.")
-        data = record.data
+        verdict, data = observed_data(record, f"a batch from `{name}`")
+        if verdict is not None:
+            return verdict
         if not data["defined"]:
             return Verdict.failed(NOT_DEFINED.format(name=name) + cells_note(context))
         if not data["is_dataloader"]:
@@ -51,8 +51,7 @@ class DataLoaderCheck:
         problems = self._problems(check, items, context)
         place = where(name, context)
         if problems:
-            return Verdict.failed(with_hint(f"A batch from `{name}`{place}: " + "; ".join(problems) + ".",
-                                            check.hint), batch=items)
+            return Verdict.failed(f"A batch from `{name}`{place}: " + "; ".join(problems) + ".", batch=items)
         x, y = items
         return Verdict.passed(f"`{name}` yields images {tuple(x['shape'])} ({x['dtype']}) and labels "
                               f"{tuple(y['shape'])} ({y['dtype']}).", batch=items)

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks.base import ProbeRecord, ScoreContext, Verdict
-from grader.checks.feedback import with_hint
+from grader.checks.base import ScoreContext, Verdict
+from grader.checks.feedback import observed_data
+from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
 from grader.rubric.fields import Option, TableReader, as_int, as_number, non_negative, one_of
 from grader.rubric.model import CheckSpec, ModelSpec, Rubric
@@ -71,25 +72,21 @@ def model_call(model: ModelSpec) -> str:
     return f"{model.model_class}({arguments})"
 
 
+def model_payload(model: ModelSpec) -> dict[str, Any]:
+    """How every probe that builds the student's network (B, D3, E1) names it and its shapes."""
+    return {"model_class": model.model_class, "kwargs": dict(model.kwargs),
+            "input_shape": list(model.input_shape), "n_classes": model.n_classes}
+
+
 def model_probe(check: CheckSpec, rubric: Rubric) -> ProbeRequest:
     """The shared `model` probe: every Part B check plans the same request, so it runs once."""
-    model = rubric.model
-    assert model is not None
-    payload = {"op": "model", "model_class": model.model_class, "kwargs": dict(model.kwargs),
-               "input_shape": list(model.input_shape), "n_classes": model.n_classes, "seed": 0,
-               "batch_sizes": [1, 3]}
+    assert rubric.model is not None
+    payload = {"op": "model", **model_payload(rubric.model), "seed": 0, "batch_sizes": [1, 3]}
     return ProbeRequest(check.id, payload, rubric.execution.probe_timeout_s)
 
 
-def unusable_model(record: ProbeRecord | None, rubric: Rubric) -> Verdict | None:
-    """The verdict when no model could be observed, else None."""
-    model = rubric.model
-    assert model is not None
-    if record is None:
-        return Verdict.errored("No observation was recorded for this check; grade the notebook again.")
-    if record.status != "ok" or record.data is None:
-        return Verdict.failed(f"The grader could not observe your network: {record.message}.")
-    data = record.data
+def model_not_usable(data: Mapping[str, Any], model: ModelSpec) -> Verdict | None:
+    """The verdict when the notebook gives no network the grader can use, else None."""
     if not data.get("found"):
         defined = data.get("module_classes") or []
         listing = DEFINED_CLASSES.format(names=", ".join(defined)) if defined else NO_CLASSES
@@ -115,13 +112,13 @@ def unusable_model(record: ProbeRecord | None, rubric: Rubric) -> Verdict | None
 
 def observed_model(record: ProbeRecord | None, rubric: Rubric,
                    purpose: str) -> tuple[Verdict | None, Mapping[str, Any]]:
-    """(verdict, {}) when the rubric has no [model] or no model was observed, else (None, data)."""
+    """(None, the probe's data) when a usable network was observed, else (the verdict, {})."""
     if rubric.model is None:
         return Verdict.errored(f"The rubric cannot {purpose}: {NEEDS_MODEL}."), {}
-    verdict = unusable_model(record, rubric)
-    if verdict is not None or record is None or record.data is None:
-        return verdict, {}
-    return None, record.data
+    verdict, data = observed_data(record, "your network")
+    if verdict is None:
+        verdict = model_not_usable(data, rubric.model)
+    return (verdict, {}) if verdict is not None else (None, data)
 
 
 class ArchitectureCheck:
@@ -145,10 +142,7 @@ class ArchitectureCheck:
         if aspect != "output_shape" and not _judgeable(data):
             return Verdict.failed(NOT_JUDGEABLE.format(output=_shape_text(data["output"].get("shape"),
                                                                          data["output"])))
-        verdict = getattr(self, f"_{aspect}")(check, data, context)
-        if verdict.status == "pass":
-            return verdict
-        return Verdict(verdict.status, verdict.fraction, with_hint(verdict.message, check.hint), verdict.details)
+        return getattr(self, f"_{aspect}")(check, data, context)
 
     def _output_shape(self, check: CheckSpec, data: Mapping[str, Any], context: ScoreContext) -> Verdict:
         model = context.rubric.model
@@ -302,8 +296,8 @@ class ParameterCountCheck:
             low, high = check.options["min_params"], check.options["max_params"]
             if low <= count <= high:
                 return Verdict.passed(f"{count:,} trainable parameters, within the budget of {high:,}.", **details)
-            return Verdict.failed(with_hint(f"{count:,} trainable parameters; the budget is {low:,} to "
-                                            f"{high:,}.", check.hint), **details)
+            return Verdict.failed(f"{count:,} trainable parameters; the budget is {low:,} to {high:,}.",
+                                  **details)
         if rubric.reference is None:
             return Verdict.errored(NO_REFERENCE)
         expected = reference_trainable_params(rubric.reference)
@@ -313,7 +307,7 @@ class ParameterCountCheck:
         table = _table_text(data.get("layers", []))
         message = (f"Your network has {count:,} trainable parameters; the reference has {expected:,}. "
                    f"Your layers: {table}.")
-        return Verdict.failed(with_hint(message, check.hint), expected=expected, observed=count, **details)
+        return Verdict.failed(message, expected=expected, observed=count, **details)
 
 
 def _table_text(layers: list[Mapping[str, Any]]) -> str:

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from grader.checks import feedback
-from grader.checks.base import ProbeRecord, ScoreContext, Verdict
+from grader.checks.base import ScoreContext, Verdict
+from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
 from grader.reference_model import reference_stage_shapes
 from grader.rubric.fields import Option, TableReader, as_bool, as_str, as_table
@@ -47,11 +48,12 @@ class VariableShapesCheck:
             return Verdict.errored(f"The rubric cannot grade `{name}`: {NEEDS_REFERENCE}.")
         measured = reference_stage_shapes(context.rubric.reference, tuple(stages.values()))
         expected = {key: _as_answer(measured[stage]) for key, stage in stages.items()}
-        verdict = feedback.unobservable(record, name, f"{name} = {{...}}", context)
+        verdict, data = feedback.observed_data(record, f"`{name}`")
         if verdict is not None:
             return verdict
-        assert record is not None and record.data is not None
-        value = record.data["value"]
+        if not data.get("defined"):
+            return feedback.not_defined(name, f"{name} = {{...}}", context)
+        value = data["value"]
         if "entries" not in value:
             example = "{" + ", ".join(f"{k!r}: {v}" for k, v in expected.items()) + "}"
             return Verdict.failed(NOT_A_DICT.format(name=name, example=example, type=value.get("type")))
@@ -71,7 +73,7 @@ class VariableShapesCheck:
         fraction = (len(expected) - len(wrong)) / len(expected) if check.options["partial_credit"] else 0.0
         message = SOME_WRONG.format(wrong=len(wrong), count=len(expected), name=name, where=where,
                                     details=" ".join(wrong))
-        return Verdict.failed(feedback.with_hint(message, check.hint), fraction=fraction,
+        return Verdict.failed(message, fraction=fraction,
                               expected={k: v for k, v in expected.items()}, observed=observed_shapes)
 
 

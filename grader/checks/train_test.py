@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks.base import ProbeRecord, ScoreContext, Verdict
-from grader.checks.feedback import NOT_DEFINED, cells_note, decode_output, where, with_hint
+from grader.checks.base import ScoreContext, Verdict
+from grader.checks.feedback import decode_output, defining_cell, not_defined, observed_data
 from grader.observe.codec import encode_array
+from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
 from grader.rubric.fields import Option, TableReader, as_int, as_number, as_str, non_negative, one_of, positive
 from grader.rubric.model import CheckSpec, Rubric
@@ -81,22 +82,23 @@ def _number(value: Any) -> float | None:
     return float(array.reshape(()))
 
 
-def _observed(check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> tuple[Verdict | None, Any]:
+def _function_not_usable(check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict | None:
+    """The verdict when the student's function could not be run on the reference network, else None."""
     name = check.options["function"]
-    if record is None or record.status != "ok" or record.data is None:
-        message = "no observation was recorded" if record is None else record.message
-        return Verdict.failed(f"The grader could not run `{name}()`: {message}."), None
-    data = record.data
+    verdict, data = observed_data(record, f"`{name}()`")
+    if verdict is not None:
+        return verdict
+    assert record is not None
     if not data.get("defined"):
-        signature = f"{name}(model, loader, loss_fn{', optimizer' if record.inputs['op'] == 'train_function' else ''})"
-        return Verdict.failed(NOT_DEFINED.format(name=name, signature=signature) + cells_note(context)), None
+        optimizer = ", optimizer" if record.inputs["op"] == "train_function" else ""
+        return not_defined(name, f"{name}(model, loader, loss_fn{optimizer})", context)
     if not data.get("callable"):
-        return Verdict.failed(f"`{name}` is defined but is not a function."), None
+        return Verdict.failed(f"`{name}` is defined but is not a function.")
     if "error" in data:
         call = f"{name}(model, loader, loss_fn, ...)"
         return Verdict.failed(RAISED.format(call=call, error=data["error"]["error"],
-                                            message=data["error"]["message"])), None
-    return None, data
+                                            message=data["error"]["message"]))
+    return None
 
 
 class _TrainTestCheck:
@@ -138,14 +140,12 @@ class _TrainTestCheck:
     def evaluate(self, check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict:
         if context.rubric.reference is None:
             return Verdict.errored(f"The rubric cannot grade `{check.options['function']}`: {NEEDS_REFERENCE}.")
-        verdict, data = _observed(check, record, context)
-        if verdict is None:
-            assert record is not None
-            expected = self.reference_outcome(record, context.rubric)
-            verdict = getattr(self, f"_{check.options['aspect']}")(check, data, expected, context)
-        if verdict.status == "pass":
+        verdict = _function_not_usable(check, record, context)
+        if verdict is not None:
             return verdict
-        return Verdict(verdict.status, verdict.fraction, with_hint(verdict.message, check.hint), verdict.details)
+        assert record is not None and record.data is not None
+        expected = self.reference_outcome(record, context.rubric)
+        return getattr(self, f"_{check.options['aspect']}")(check, record.data, expected, context)
 
 
 class TrainFunctionCheck(_TrainTestCheck):
@@ -167,7 +167,8 @@ class TrainFunctionCheck(_TrainTestCheck):
         initial = fingerprint(build_network(payload))
         if _fingerprint_difference(initial, observed, 0.0, 0.0) is None:
             return Verdict.failed(NO_STEP)
-        place = where(options["function"], context).strip(" ()") or "your train()"
+        cell = defining_cell(options["function"], context)
+        place = f"defined in cell {cell}" if cell is not None else "your train()"
         return Verdict.failed(WEIGHTS_DIFFER.format(where_=f"first difference in `{differs}`; {place}"),
                               tensor=differs)
 

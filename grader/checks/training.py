@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks.base import ProbeRecord, ScoreContext, Verdict
-from grader.checks.feedback import with_hint
-from grader.checks.network import NEEDS_MODEL, observed_model, unusable_model
+from grader.checks.base import ScoreContext, Verdict
+from grader.checks.feedback import observed_data
+from grader.checks.network import NEEDS_MODEL, model_not_usable, model_payload, observed_model
 from grader.observe.codec import encode_array
+from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
 from grader.rubric.fields import Option, TableReader, as_int, as_number, as_str, non_negative, one_of, positive
 from grader.rubric.model import CheckSpec, Rubric
@@ -49,7 +50,7 @@ def _accuracy_verdict(check: CheckSpec, predictions: list[int], rubric: Rubric, 
                                               partial=PARTIAL.format(low=low) if low is not None else "")
     if fraction == 1.0:
         return Verdict.passed(message, accuracy=accuracy, threshold=threshold, **details)
-    return Verdict.failed(with_hint(message, check.hint), fraction=fraction, accuracy=accuracy,
+    return Verdict.failed(message, fraction=fraction, accuracy=accuracy,
                           threshold=threshold, **details)
 
 
@@ -97,8 +98,7 @@ class BriefTrainingCheck:
         arrays = data_arrays(rubric.data)
         count = settings["train_samples"] or len(arrays.x_train)
         model = rubric.model
-        payload = {"op": "training", "model_class": model.model_class, "kwargs": dict(model.kwargs),
-                   "input_shape": list(model.input_shape), "n_classes": model.n_classes,
+        payload = {"op": "training", **model_payload(model),
                    "x": encode_array(arrays.x_train[:count]), "y": encode_array(arrays.y_train[:count]),
                    "x_eval": encode_array(arrays.x_hidden), "threads": settings["torch_threads"],
                    **{k: settings[k] for k in ("epochs", "batch_size", "optimizer", "learning_rate", "seed",
@@ -149,10 +149,8 @@ class SavedModelCheck:
 
         if rubric.model is None:
             return None, None
-        model = rubric.model
-        payload = {"op": "saved_model", "path": check.options["path"], "model_class": model.model_class,
-                   "kwargs": dict(model.kwargs), "input_shape": list(model.input_shape),
-                   "n_classes": model.n_classes, "x_eval": encode_array(data_arrays(rubric.data).x_hidden)}
+        payload = {"op": "saved_model", "path": check.options["path"], **model_payload(rubric.model),
+                   "x_eval": encode_array(data_arrays(rubric.data).x_hidden)}
         return ProbeRequest(check.id, payload, rubric.execution.probe_timeout_s), None
 
     def evaluate(self, check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict:
@@ -160,10 +158,9 @@ class SavedModelCheck:
         path = check.options["path"]
         if rubric.model is None:
             return Verdict.errored(f"The rubric cannot load a model: {NEEDS_MODEL}.")
-        if record is None or record.status != "ok" or record.data is None:
-            message = "no observation was recorded" if record is None else record.message
-            return Verdict.failed(f"The grader could not load `{path}`: {message}.")
-        data = record.data
+        verdict, data = observed_data(record, f"`{path}`")
+        if verdict is not None:
+            return verdict
         if not data["exists"]:
             files = ", ".join(data.get("files", [])) or "nothing"
             return Verdict.failed(f"`{path}` was not found in the notebook's folder (it holds: {files}). Save it "
@@ -176,8 +173,9 @@ class SavedModelCheck:
         if "state_type" in data:
             return Verdict.failed(f"`{path}` holds a {data['state_type']}, not a state dict. Save it with "
                                   f"torch.save(model.state_dict(), \"{path}\").")
-        if not data.get("found"):
-            return unusable_model(record, rubric) or Verdict.failed("The model class was not found.")
+        verdict = model_not_usable(data, rubric.model)
+        if verdict is not None:
+            return verdict
         if "strict_error" in data:
             error = data["strict_error"]
             return Verdict.failed(f"Loading `{path}` into {data['model_class']}() with strict=True raised "

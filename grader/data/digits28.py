@@ -8,7 +8,6 @@ hidden grading part whose labels stay in the grader's process.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from functools import lru_cache
 from pathlib import Path
@@ -93,7 +92,3 @@ def write_student_file(directory: Path) -> Path:
     path = directory / STUDENT_FILE_NAME
     path.write_bytes(student_file_bytes())
     return path
-
-
-def student_file_sha256() -> str:
-    return hashlib.sha256(student_file_bytes()).hexdigest()

@@ -36,7 +36,9 @@ class CellRun:
 
 @dataclass(frozen=True)
 class ExecutionSummary:
-    """The execution facts kept in observations and reports (JSON-able)."""
+    """The execution facts kept in observations (JSON-able). Reports and checks read them as an
+    ExecutionReport (grader/observe/execution.py), built from this; a new plain field here is
+    saved, loaded and shown in the report's JSON with no other change."""
 
     seconds: float
     cells: tuple[CellRun, ...]
@@ -48,12 +50,6 @@ class ExecutionSummary:
     warnings: tuple[str, ...] = ()
     limit_exceeded: str | None = None  # memory | processes | disk | cpu | file, when a limit stopped it
     sandbox: dict[str, Any] = field(default_factory=dict)  # what isolation the notebook ran under
-
-    def failed_cells(self) -> list[CellRun]:
-        return [cell for cell in self.cells if cell.status == "error"]
-
-    def timed_out_cells(self) -> list[CellRun]:
-        return [cell for cell in self.cells if cell.status == "timeout"]
 
 
 @dataclass

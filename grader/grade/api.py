@@ -15,16 +15,20 @@ from grader.execute.base import Executor
 from grader.execute.registry import make_executor
 from grader.execute.sandbox import abort_sandboxes, allow_sandboxes, sandbox_support
 from grader.grade.batch_log import batch_log
+from grader.grade.pipeline import grade_submission
 from grader.grade.resume import finished_report
-from grader.grade.submission import grade_submission
 from grader.grade.submissions import Submission, discover_submissions, extract_zip
 from grader.observe.observations import Observations
 from grader.report.model import SubmissionReport
 from grader.report.writers import (
     LOG_NAME,
     SUBMISSION_DIR_FILES,
+    append_markdown_summary,
+    write_feedback_page,
     write_feedback_pages,
     write_gradebook,
+    write_gradescope,
+    write_junit,
     write_report,
     write_summary_page,
 )
@@ -123,7 +127,7 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             report = grade_submission(submission, rubric, out_dir, runner, threads, seed)
             write_feedback_pages(out_dir, report, feedback_title)
             log.info("graded %s: %g / %g (%s, %.1f s)", report.submission, report.score, report.max_score,
-                     report.status, (report.execution or {}).get("seconds", 0.0))
+                     report.status, report.seconds)
             if on_done:
                 on_done(report)
             return report
@@ -156,11 +160,26 @@ def _write_batch_files(out_dir: Path, reports: list[SubmissionReport], rubric: R
             write_summary_page(out_dir, reports, SUMMARY_TITLE.format(title=rubric.title)))
 
 
+@dataclass(frozen=True)
+class CheckOutputs:
+    """The files `check_notebook` writes besides the report in `out_dir`; None skips one."""
+
+    html: Path | None = None  # the feedback page (the student's copy, or the instructor's with hidden checks)
+    junit: Path | None = None  # JUnit XML, a test case per check (CI)
+    gradescope: Path | None = None  # Gradescope's results.json
+    markdown_summary: Path | None = None  # appended to, never replaced (GitHub's $GITHUB_STEP_SUMMARY)
+
+    def files(self) -> list[Path]:
+        """The files written whole (the Markdown summary is appended to)."""
+        return [path for path in (self.html, self.junit, self.gradescope) if path is not None]
+
+
 def check_notebook(notebook: str | Path, rubric: Rubric | str | Path | None = None,
                    out_dir: str | Path | None = None, seed: int | None = None,
-                   include_hidden: bool = False) -> SubmissionReport:
-    """A student's self-check: the public checks only, on one notebook. `include_hidden` grades
-    every check of the rubric instead (an autograder such as Gradescope's, not a student)."""
+                   include_hidden: bool = False, outputs: CheckOutputs | None = None) -> SubmissionReport:
+    """A student's self-check: the public checks only, on one notebook, and the `outputs` files.
+    `include_hidden` grades every check of the rubric instead (an autograder such as Gradescope's,
+    not a student). `grader check` is this call."""
     from grader.paths import default_rubric_path
 
     full = _as_rubric(rubric if rubric is not None else default_rubric_path())
@@ -172,7 +191,20 @@ def check_notebook(notebook: str | Path, rubric: Rubric | str | Path | None = No
         submission = Submission(path.stem, path if path.exists() else None,
                                 "" if path.exists() else f"the file {path} does not exist")
         report = grade_submission(submission, public, target, make_executor("local"), threads, seed)
+    write_check_outputs(report, outputs or CheckOutputs(), f"grader check {path.name}", include_hidden)
     return report
+
+
+def write_check_outputs(report: SubmissionReport, outputs: CheckOutputs, title: str, include_hidden: bool) -> None:
+    """The self-check's files: what a student may see, unless the hidden checks were graded too."""
+    if outputs.html is not None:
+        write_feedback_page(outputs.html, report, "instructor" if include_hidden else "student", title)
+    if outputs.junit is not None:
+        write_junit(outputs.junit, report)
+    if outputs.gradescope is not None:
+        write_gradescope(outputs.gradescope, report)
+    if outputs.markdown_summary is not None:
+        append_markdown_summary(outputs.markdown_summary, report, title, public_only=not include_hidden)
 
 
 def rescore(reports_dir: str | Path, rubric: Rubric | str | Path) -> BatchResult:

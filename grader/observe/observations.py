@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from grader.checks.base import ProbeRecord
 from grader.errors import ObservationsError
-from grader.execute.base import CellRun, ExecutionSummary
+from grader.execute.base import ExecutionSummary
+from grader.jsondata import from_data, to_data
 
 OBSERVATIONS_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """One observation as saved: the grader-side inputs, and the probe's reply.
+
+    status: ok | timeout | probe_error | kernel_died | not_run (see ProbeReply)."""
+
+    inputs: Any
+    status: str
+    data: Mapping[str, Any] | None
+    message: str = ""
+    seconds: float = 0.0
+    probe: str = ""  # the key of the probe that observed it (checks may share one)
 
 
 @dataclass(frozen=True)
@@ -34,7 +49,7 @@ class Observations:
     schema: int = OBSERVATIONS_SCHEMA
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, allow_nan=True)
+        return json.dumps(to_data(self), indent=1, allow_nan=True)
 
     @staticmethod
     def from_json(text: str, source: Path | str = "<observations>") -> Observations:
@@ -42,13 +57,10 @@ class Observations:
             raw: dict[str, Any] = json.loads(text)
             if raw.get("schema") != OBSERVATIONS_SCHEMA:
                 raise ValueError(f"schema {raw.get('schema')!r}, expected {OBSERVATIONS_SCHEMA}")
-            execution = raw.pop("execution")
-            if execution is not None:
-                cells = tuple(CellRun(**cell) for cell in execution.pop("cells"))
-                execution = ExecutionSummary(cells=cells, **{
-                    k: tuple(v) if k == "warnings" else v for k, v in execution.items()})
-            probes = {key: ProbeRecord(**record) for key, record in raw.pop("probes").items()}
-            return Observations(execution=execution, probes=probes, **raw)
+            unknown = set(raw) - {f.name for f in fields(Observations)}
+            if unknown:  # nested blocks may grow (an executor's new facts); the top level is the schema
+                raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
+            return from_data(Observations, raw)
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise ObservationsError(
                 f"{source}: not a readable observations file ({error}); grade the submission "

@@ -1,4 +1,5 @@
-"""What a report shows for a check that lost points: the finding, expected, observed, the hint."""
+"""What every view shows, worded once: for a check, the finding, expected, observed and the hint;
+for the run, one line per cell that raised or timed out."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from grader.observe.execution import ExecutionReport
 from grader.report.model import CheckResult
 from grader.report.text import clean_text
 
-HINT_SUFFIX = " Hint: {hint}"  # how checks append the rubric's hint to a message
+CELL_RAISED = "Cell {cell} raised {error}"
+CELL_TIMED_OUT = "Cell {cell} timed out"
 
 
 @dataclass(frozen=True)
@@ -19,20 +22,24 @@ class Explanation:
     observed: str
     hint: str
 
+    def parts(self) -> list[tuple[str, str]]:
+        """The labelled parts beside the finding that the check gave, in the order views show them."""
+        return [(label, value) for label, value in (("Expected", self.expected), ("Observed", self.observed),
+                                                    ("Hint", self.hint)) if value]
+
+    def lines(self) -> list[str]:
+        """The finding, then `Label: value` per part: the plain-text form (JUnit, Gradescope)."""
+        return [self.finding] + [f"{label}: {value}" for label, value in self.parts()]
+
 
 def explain(check: CheckResult) -> Explanation:
-    """The check's message split into its parts; empty strings for parts the check did not give."""
-    details = check.details
-    hint = clean_text(details.get("hint", ""))
-    finding = clean_text(check.message)
-    suffix = HINT_SUFFIX.format(hint=hint)
-    if hint and finding.endswith(suffix):
-        finding = finding[: -len(suffix)]
-    return Explanation(finding, show_value(details.get("expected")), show_value(details.get("observed")), hint)
+    """The check's parts as clean text; empty strings for parts the check did not give."""
+    return Explanation(clean_text(check.message), show_value(check.expected), show_value(check.observed),
+                       clean_text(check.hint))
 
 
 def show_value(value: Any) -> str:
-    """A detail value as one line of text: strings as they are, the rest as compact JSON."""
+    """A value as one line of text: strings as they are, the rest as compact JSON."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
@@ -48,3 +55,27 @@ def show_value(value: Any) -> str:
 
 def lost_points(check: CheckResult) -> float:
     return round(check.max_score - check.score, 4)
+
+
+@dataclass(frozen=True)
+class CellNote:
+    """A cell that raised or timed out, as views show it: `heading` counts cells from 1."""
+
+    heading: str
+    error: str
+    message: str
+    source_excerpt: str
+
+    def line(self) -> str:
+        return f"{self.heading}: {self.message}"
+
+
+def cell_notes(execution: ExecutionReport | None) -> list[CellNote]:
+    """The cells that raised, then those that timed out, each in notebook order."""
+    if execution is None:
+        return []
+    notes = [CellNote(CELL_RAISED.format(cell=c.index + 1, error=c.error), c.error or "", c.message or "",
+                      c.source_excerpt) for c in execution.failed_cells]
+    notes += [CellNote(CELL_TIMED_OUT.format(cell=c.index + 1), "", c.message or "", c.source_excerpt)
+              for c in execution.timed_out_cells]
+    return notes

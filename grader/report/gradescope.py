@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from grader.report.explain import explain
+from grader.report.explain import cell_notes, explain
 from grader.report.model import CheckResult, SubmissionReport
-from grader.report.text import cell_problem_lines, clean_text, points
+from grader.report.text import clean_text, points
 
 # Rubric visibility -> Gradescope visibility: hidden checks show once grades are published.
 VISIBILITY = {"public": "visible", "hidden": "after_published"}
@@ -24,7 +24,7 @@ NOT_GRADED = "Your notebook could not be graded: {reason}"
 
 def render_gradescope(report: SubmissionReport) -> dict[str, Any]:
     """The results.json content for this report (a JSON-able dict)."""
-    seconds = float((report.execution or {}).get("seconds", 0.0))
+    seconds = report.execution.seconds if report.execution else 0.0
     return {
         "score": round(report.score, 4),
         "execution_time": int(round(seconds)),
@@ -47,10 +47,7 @@ def _test(check: CheckResult) -> dict[str, Any]:
     if check.status == "pass":
         output = PASSED_OUTPUT.format(message=parts.finding)
     else:
-        lines = [parts.finding]
-        lines += [f"{label}: {value}" for label, value in (("Expected", parts.expected), ("Observed", parts.observed),
-                                                            ("Hint", parts.hint)) if value]
-        output = "\n".join(lines)
+        output = "\n".join(parts.lines())
     return {
         "name": clean_text(f"{check.id}: {check.title}"),
         "score": round(check.score, 4),
@@ -67,5 +64,5 @@ def _overview(report: SubmissionReport) -> str:
     lines = [OVERVIEW.format(score=points(report.score), max_score=points(report.max_score))]
     if report.status != "graded":
         lines.append(NOT_GRADED.format(reason=report.reason))
-    lines += cell_problem_lines(report.execution)
+    lines += [note.line() for note in cell_notes(report.execution)]
     return "\n".join(lines)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from grader.report.explain import explain
+from grader.report.explain import cell_notes, explain
 from grader.report.model import CheckResult, SubmissionReport
-from grader.report.text import cell_problem_lines, clean_text, points
+from grader.report.text import clean_text, points
 
 SUITE_NAME = "grader.{submission}"
 FAILURE_MESSAGE = "{score} of {max_score} points: {title}"
@@ -19,7 +19,7 @@ SUMMARY = "Score: {score} / {max_score} points ({status})"
 
 def render_junit(report: SubmissionReport) -> str:
     """The report as a JUnit XML document (UTF-8, with declaration)."""
-    seconds = float((report.execution or {}).get("seconds", 0.0))
+    seconds = report.execution.seconds if report.execution else 0.0
     counts = {status: sum(1 for c in report.checks if c.status == status) for status in ("fail", "error", "skipped")}
     root = ET.Element("testsuites", name="grader", tests=str(len(report.checks)), failures=str(counts["fail"]),
                       errors=str(counts["error"]), skipped=str(counts["skipped"]), time=f"{seconds:.3f}")
@@ -48,18 +48,14 @@ def _testcase(suite: ET.Element, submission: str, check: CheckResult) -> None:
         ET.SubElement(case, "skipped", message=clean_text(check.message))
         return
     tag = "failure" if check.status == "fail" else "error"
-    parts = explain(check)
     element = ET.SubElement(case, tag, type=check.status, message=clean_text(FAILURE_MESSAGE.format(
         score=points(check.score), max_score=points(check.max_score), title=check.title)))
-    lines = [parts.finding]
-    lines += [f"{label}: {value}" for label, value in (("Expected", parts.expected), ("Observed", parts.observed),
-                                                        ("Hint", parts.hint)) if value]
-    element.text = "\n".join(lines)
+    element.text = "\n".join(explain(check).lines())
 
 
 def _summary(report: SubmissionReport) -> str:
     lines = [SUMMARY.format(score=points(report.score), max_score=points(report.max_score), status=report.status)]
     if report.reason:
         lines.append(report.reason)
-    lines += cell_problem_lines(report.execution)
+    lines += [note.line() for note in cell_notes(report.execution)]
     return "\n".join(lines)

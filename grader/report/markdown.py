@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grader.report.explain import explain
+from grader.report.explain import cell_notes, explain
 from grader.report.model import SubmissionReport
 from grader.report.text import clean_text, points
 
@@ -36,9 +36,6 @@ def render_markdown(report: SubmissionReport, title: str = "Grader", public_only
             found = parts.finding + (f" **Hint:** {parts.hint}" if parts.hint else "")
             lines.append(f"| {STATUS_ICONS.get(check.status, '')} | `{md_text(check.id)}` | "
                          f"{points(check.score)} / {points(check.max_score)} | {md_text(found)} |")
-    execution = report.execution or {}
-    for cell in execution.get("failed_cells", []):
-        lines += ["", f"Cell {cell['index'] + 1} raised **{md_text(cell['error'])}**: {md_text(cell['message'])}"]
-    for cell in execution.get("timed_out_cells", []):
-        lines += ["", f"Cell {cell['index'] + 1} timed out: {md_text(cell['message'])}"]
+    for note in cell_notes(report.execution):
+        lines += ["", md_text(note.line())]
     return "\n".join(lines) + "\n"

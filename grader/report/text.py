@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 # Characters XML 1.0 forbids (tab, newline and carriage return are allowed).
@@ -19,15 +18,3 @@ def points(value: float) -> str:
     """A score as people write it: 3, 2.5, 0.33."""
     return f"{round(value, 2):g}"
 
-
-CELL_LINE = "Cell {cell} {what}: {message}"
-
-
-def cell_problem_lines(execution: dict[str, Any] | None) -> list[str]:
-    """One line per failed or timed-out cell, cells counted from 1."""
-    execution = execution or {}
-    lines = [CELL_LINE.format(cell=cell["index"] + 1, what=f"raised {cell['error']}", message=cell["message"])
-             for cell in execution.get("failed_cells", [])]
-    lines += [CELL_LINE.format(cell=cell["index"] + 1, what="timed out", message=cell["message"])
-              for cell in execution.get("timed_out_cells", [])]
-    return lines

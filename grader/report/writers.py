@@ -83,20 +83,25 @@ def write_executed_notebook(path: Path, notebook: dict[str, Any]) -> None:
     write_atomic(path, json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
 
 
+def run_facts(report: SubmissionReport) -> dict[str, Any]:
+    """How the notebook ran, in the columns the gradebook and `grader grade --json` share."""
+    execution = report.execution
+    return {"failed_cells": len(execution.failed_cells) if execution else 0,
+            "timed_out_cells": len(execution.timed_out_cells) if execution else 0,
+            "kernel_died": execution.kernel_died if execution else False,
+            "seconds": report.seconds}
+
+
 def gradebook_rows(reports: Sequence[SubmissionReport]) -> list[dict[str, Any]]:
     rows = []
     for report in reports:
         row: dict[str, Any] = {"submission": report.submission, "status": report.status}
         row.update({task.task: task.score for task in report.tasks})
-        execution = report.execution or {}
         row.update({
             "total": report.score,
             "max_score": report.max_score,
             "percent": round(100 * report.score / report.max_score, 1) if report.max_score else 0.0,
-            "failed_cells": len(execution.get("failed_cells", [])),
-            "timed_out_cells": len(execution.get("timed_out_cells", [])),
-            "kernel_died": bool(execution.get("kernel_died", False)),
-            "seconds": execution.get("seconds", 0.0),
+            **run_facts(report),
             "seed": report.seed,
             "reason": report.reason,
         })

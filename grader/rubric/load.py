@@ -9,6 +9,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from grader.checks.registry import CHECK_KINDS
+from grader.data.sources import DATA_SOURCES
 from grader.errors import RubricError
 from grader.rubric.fields import (
     Option,
@@ -166,8 +168,6 @@ def at_least(low: int):
 
 
 def _parse_data(path: Path, table: dict[str, Any]) -> DataSpec:
-    from grader.data.sources import DATA_SOURCES
-
     reader = TableReader(path, "data", table)
     values = reader.take_all({
         "source": Option(f"one of {', '.join(DATA_SOURCES)}", one_of(DATA_SOURCES)),
@@ -237,8 +237,6 @@ def _parse_reference(path: Path, table: dict[str, Any], model: ModelSpec | None)
 
 
 def _parse_check(path: Path, index: int, table: dict[str, Any]) -> CheckSpec:
-    from grader.checks.registry import CHECK_KINDS
-
     reader = TableReader(path, f"checks[{index}]", table)
     check_id = reader.take("id", Option("'<task>.<aspect>', e.g. 'A2.random_inputs'", as_str))
     match = CHECK_ID.match(check_id)

@@ -1,4 +1,6 @@
-"""Grade one submission: plan the probes, run the notebook, save observations, score them."""
+"""The pipeline for one submission: plan the probes, run the notebook, save observations, score them.
+
+(Finding the submissions of a batch is grader/grade/submissions.py.)"""
 
 from __future__ import annotations
 
@@ -10,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.checks.base import ProbeRecord
 from grader.checks.registry import CHECK_KINDS
 from grader.errors import NotebookUnreadableError
 from grader.execute.base import ExecutionJob, Executor
 from grader.grade.notebook import locate_definitions, read_notebook
 from grader.grade.seeds import check_rng, choose_seed
 from grader.grade.submissions import Submission
-from grader.observe.observations import Observations
+from grader.observe.observations import Observations, ProbeRecord
 from grader.observe.probe import ProbeRequest
 from grader.report.model import SubmissionReport
 from grader.report.writers import (
@@ -31,7 +32,7 @@ from grader.score import score_observations
 
 log = logging.getLogger(__name__)
 
-NAME_OPTIONS = ("function", "variable", "model_class")
+NAME_OPTIONS = ("function", "variable")  # options that name something the notebook defines
 INTERNAL_ERROR = "the grader failed on this submission ({error}); see the log, and report it"
 
 
