@@ -46,7 +46,9 @@ def _score(observations: Observations, rubric: Rubric) -> SubmissionReport:
         execution=_execution_dict(observations.execution), notebook=observations.notebook,
         notebook_sha256=observations.notebook_sha256, rubric=str(rubric.path),
         rubric_sha256=rubric.sha256, grader_version=__version__, reason=observations.reason,
-        graded_at=observations.graded_at)
+        graded_at=observations.graded_at, student_id=observations.student_id or observations.submission,
+        student_name=observations.student_name, source=observations.source, id_rule=observations.id_rule,
+        other_versions=list(observations.other_versions), intake_notes=list(observations.intake_notes))
 
 
 def _evaluate(check: CheckSpec, observations: Observations, context: ScoreContext) -> Verdict:
