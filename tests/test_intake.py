@@ -88,6 +88,13 @@ def test_symlinked_notebook_is_refused_with_a_report_not_followed(tmp_path):
         assert str(tmp_path) not in found[student].problem
 
 
+def test_the_submissions_folder_itself_may_be_a_link_the_instructor_made(tmp_path):
+    touch(tmp_path / "real" / "alice.ipynb")
+    (tmp_path / "latest").symlink_to(tmp_path / "real", target_is_directory=True)
+    [alice] = discover_submissions(tmp_path / "latest")
+    assert alice.notebook == tmp_path / "real" / "alice.ipynb"
+
+
 def test_a_pipe_named_like_a_notebook_is_refused_without_blocking(tmp_path):
     touch(tmp_path / "alice.ipynb")
     os.mkfifo(tmp_path / "bob.ipynb")

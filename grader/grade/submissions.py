@@ -137,6 +137,8 @@ def discover_submissions(path: Path, ids: str = "auto") -> list[Submission]:
         raise SubmissionsError(UNKNOWN_ID_RULE.format(rule=ids, rules=", ".join(ID_RULES)))
     if path.suffix == ".ipynb" and _kind(path) in ("file", "link"):
         return [single_submission(path)]
+    if _kind(path) == "link" and path.is_dir():
+        path = path.resolve()  # the folder the instructor named; links inside it are not followed
     if _kind(path) != "dir":
         raise SubmissionsError(NOT_FOUND.format(path=path))
     entries = [e for e in sorted(path.iterdir()) if not _hidden_name(e.name)]
