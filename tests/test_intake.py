@@ -150,6 +150,43 @@ def test_zip_member_that_is_a_link_is_never_extracted_and_that_student_is_told(t
     assert found["eve"].notebook is None and "eve/ex06.ipynb is a symbolic link" in found["eve"].problem
 
 
+def test_zip_unpacks_only_notebooks_and_receipts_and_not_an_oversized_notebook(tmp_path):
+    archive = tmp_path / "batch.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("alice.ipynb", "{}")
+        zipped.writestr("huge.ipynb", "{" + " " * (3 * 1024 * 1024) + "}")  # 3 MB, a few kB zipped
+        zipped.writestr("carol/report.pdf", "%PDF" * 1000)
+        zipped.writestr("Ex_bob_attempt_2024-01-31-23-59-59.txt", "Name: Bob (bob)")
+    into = tmp_path / "out"
+    into.mkdir()
+    found = {s.id: s for s in discover_submissions(extract_zip(archive, into, max_notebook_mb=2))}
+    assert (into / "huge.ipynb").stat().st_blocks == 0  # a sparse stand-in: nothing was unpacked
+    with pytest.raises(NotebookUnreadableError, match=r"3\.0 MB, above the limit of 2 MB"):
+        read_notebook_bytes(found["huge"].notebook, 2)
+    assert not (into / "carol" / "report.pdf").exists() and "holds no .ipynb" in found["carol"].problem
+    assert (into / "Ex_bob_attempt_2024-01-31-23-59-59.txt").read_text() == "Name: Bob (bob)"
+
+
+def test_zip_that_would_not_fit_on_the_disk_is_refused(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    archive = make_zip_of(tmp_path / "batch.zip", {"alice.ipynb": "{}" * 100})
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: namedtuple("usage", "total used free")(0, 0, 10))
+    into = tmp_path / "out"
+    into.mkdir()
+    with pytest.raises(SubmissionsError, match="would unpack to 0.0 GB, more than the 0.0 GB free"):
+        extract_zip(archive, into)
+    assert list(into.iterdir()) == []
+
+
+def make_zip_of(path: Path, members: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as zipped:
+        for name, text in members.items():
+            zipped.writestr(name, text)
+    return path
+
+
 def test_zip_member_with_an_absolute_path_is_refused(tmp_path):
     with zipfile.ZipFile(tmp_path / "evil.zip", "w") as archive:
         archive.writestr("/tmp/evil.ipynb", "{}")

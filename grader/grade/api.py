@@ -114,7 +114,7 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
     with tempfile.TemporaryDirectory(prefix="grader-zip-") as unpacked:
         source = Path(submissions)
         if source.is_file() and source.suffix == ".zip":
-            source = extract_zip(source, Path(unpacked))
+            source = extract_zip(source, Path(unpacked), rubric.execution.max_notebook_mb)
         found = discover_submissions(source, ids)
         out_dir.mkdir(parents=True, exist_ok=True)
         if on_found:

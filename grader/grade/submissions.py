@@ -10,6 +10,7 @@ checked before it is read, and the names of output files are chosen by the grade
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import zipfile
 from collections.abc import Iterator
@@ -38,7 +39,10 @@ UNORDERED_VERSIONS = ("{count} notebooks from this student and {lms} gives no or
 UNMAPPED = "not named the way {lms} names its files, so no student could be found for it; its id is its file name"
 LATE = "{lms} marked this submission late"
 OLDER_VERSIONS = "graded the latest of {count} versions ({lms} order); not graded: {names}"
-ZIP_LINK = "{archive}: member {member!r} is a symbolic link; links are never extracted or followed"
+ZIP_TOO_BIG = ("{archive}: its notebooks would unpack to {size:.1f} GB, more than the {free:.1f} GB free in the "
+               "temp folder; unpack it yourself, or set TMPDIR to a larger disk")
+# Only what grading reads is unpacked: notebooks, and Blackboard's attempt receipts.
+ZIP_KEPT_SUFFIXES = (".ipynb", ".txt")
 
 # A zip member that is a link becomes a link to this name (never followed, never a real file), so
 # discovery finds it and gives that student a report saying so.
@@ -257,11 +261,18 @@ def _is_link_member(member: zipfile.ZipInfo) -> bool:
     return member.create_system == 3 and stat.S_ISLNK(member.external_attr >> 16)
 
 
-def extract_zip(archive: Path, into: Path) -> Path:
-    """Extract a zip of submissions safely (no paths outside `into`, no links); return the folder
-    to grade. A member that is a link is not extracted: a placeholder link that points nowhere
-    stands in its place, so that student gets a report saying the link was refused."""
+def extract_zip(archive: Path, into: Path, max_notebook_mb: float = 25) -> Path:
+    """Extract a zip of submissions safely; return the folder to grade.
+
+    Refused (the whole zip): members with absolute paths or `..` that leave `into`, and a zip
+    whose notebooks would not fit in the free space of `into`. Not extracted: members that are
+    links (a placeholder link that points nowhere stands in, so that student gets a report saying
+    the link was refused), files that are neither notebooks nor Blackboard's .txt receipts (their
+    folders are kept), and notebooks over `max_notebook_mb` (an empty sparse file of the declared
+    size stands in, so that student gets the size report). zipfile never writes more than a
+    member's declared size."""
     root = into.resolve()
+    max_bytes = int(max_notebook_mb * 1024 * 1024)
     try:
         with zipfile.ZipFile(archive) as zipped:
             members = zipped.infolist()
@@ -270,10 +281,14 @@ def extract_zip(archive: Path, into: Path) -> Path:
                 if not target.is_relative_to(root) or Path(member.filename).is_absolute():
                     raise SubmissionsError(
                         f"{archive}: member {printable(member.filename)!r} points outside the archive")
+            kept = [m for m in members if _kept(m) and m.file_size <= max_bytes]
+            unpacked, free = sum(m.file_size for m in kept), shutil.disk_usage(into).free
+            if unpacked > free:
+                raise SubmissionsError(ZIP_TOO_BIG.format(archive=archive, size=unpacked / 2**30, free=free / 2**30))
             links = [m for m in members if _is_link_member(m)]
             for member in members:
                 if not _is_link_member(member):
-                    zipped.extract(member, into)
+                    _extract_member(zipped, member, into, max_bytes)
     except zipfile.BadZipFile as error:
         raise SubmissionsError(f"{archive}: not a readable zip file ({error})") from None
     for member in links:  # after every real file: nothing is ever written through one of these
@@ -285,6 +300,25 @@ def extract_zip(archive: Path, into: Path) -> Path:
         if len(inner) > 1 or (inner and _kind(inner[0]) == "dir"):
             return entries[0]
     return into
+
+
+def _kept(member: zipfile.ZipInfo) -> bool:
+    return not member.is_dir() and not _is_link_member(member) and Path(member.filename).suffix in ZIP_KEPT_SUFFIXES
+
+
+def _extract_member(zipped: zipfile.ZipFile, member: zipfile.ZipInfo, into: Path, max_bytes: int) -> None:
+    target = into / member.filename
+    if member.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)  # a folder of only a PDF still gets its report
+    if not _kept(member):
+        return
+    if member.file_size > max_bytes:
+        with target.open("wb") as stream:
+            stream.truncate(member.file_size)
+        return
+    zipped.extract(member, into)
 
 
 def _place_refused_link(into: Path, member: str) -> None:
