@@ -20,7 +20,7 @@ from grader.grade.submissions import (
     extract_zip,
     read_notebook_bytes,
 )
-from grader.names import csv_cell, output_names, printable
+from grader.names import csv_cell, output_names, printable, short_hash
 from grader.report.model import SubmissionReport
 from grader.report.writers import gradebook_rows, write_gradebook, write_gradebook_import
 
@@ -80,7 +80,9 @@ def test_symlinked_notebook_is_refused_with_a_report_not_followed(tmp_path):
     (batch / "eve").mkdir()
     (batch / "eve" / "ex06.ipynb").symlink_to(secret)
     (batch / "trudy").symlink_to(tmp_path / "reference", target_is_directory=True)
+    (batch / "J. Doe").symlink_to(tmp_path / "reference", target_is_directory=True)
     found = {s.id: s for s in discover_submissions(batch)}
+    assert found["J_Doe-" + short_hash("J. Doe")].problem.startswith("J. Doe is a symbolic link")
     assert found["alice"].notebook == batch / "alice.ipynb"
     for student, shown in (("mallory", "mallory.ipynb"), ("eve", "eve/ex06.ipynb"), ("trudy", "trudy")):
         assert found[student].notebook is None

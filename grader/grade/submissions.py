@@ -129,9 +129,12 @@ def _notebook_in(entry: Path, root: Path) -> tuple[Path | None, str]:
 
 
 def _is_candidate(entry: Path) -> bool:
-    """A top-level entry that may be a submission: a notebook file (or link to one) or a folder."""
+    """A top-level entry that may be a submission: a notebook file or a folder, or a link that
+    looks like one (it gets a report saying links are refused; only its type is looked up)."""
     kind = _kind(entry)
-    return entry.suffix == ".ipynb" or kind == "dir" or (kind == "link" and entry.suffix == "")
+    if kind == "link":
+        return entry.suffix in (".ipynb", "") or entry.is_dir()
+    return entry.suffix == ".ipynb" or kind == "dir"
 
 
 def discover_submissions(path: Path, ids: str = "auto") -> list[Submission]:
