@@ -6,6 +6,7 @@ import logging
 import os
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -138,6 +139,8 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
         with batch_log(out_dir / LOG_NAME) as log_file:
             log.info("grading %d submission(s) from %s with %s: %d at once, %d torch thread(s) each",
                      len(found), submissions, rubric.path, jobs, threads)
+            rules = Counter(s.id_rule for s in found)
+            log.info("student ids: %s", ", ".join(f"{n} from {rule} names" for rule, n in sorted(rules.items())))
             for submission in found:
                 _log_intake(submission)
             kept = {s.id: r for s in found if resume and (r := finished_report(out_dir, s, rubric, seed))}
