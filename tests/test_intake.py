@@ -329,3 +329,18 @@ def test_moodle_and_canvas_gradebook_imports(tmp_path):
     assert rows == [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Exercise 06"],
                     ["Points Possible", "", "", "", "", "10"], ["leeann", "2001", "", "", "", "8"]]
     assert left_out == []
+
+
+# ------------------------------------------------------------------------ the batch log
+
+
+def test_batch_log_writes_every_message_escaped_on_one_line(tmp_path):
+    import logging
+
+    from grader.grade.batch_log import batch_log
+
+    with batch_log(tmp_path / "_grader.log") as path:
+        logging.getLogger("grader.grade.api").warning("grading %s", "x\r\n2026 INFO graded alice 100 of 100\x1b[2J")
+    text = path.read_text("utf-8")
+    assert text.count("\n") == 1 and "\x1b" not in text and "\r" not in text
+    assert text.rstrip("\n").endswith("grading x\\x0d\\x0a2026 INFO graded alice 100 of 100\\x1b[2J")
