@@ -165,6 +165,13 @@ def test_canvas_download_grades_the_latest_upload_into_both_gradebooks(tmp_path:
     assert moodle == [["Identifier", "Full name", "Grade", "Maximum Grade", "Feedback comments"]]  # no Moodle ids
     log = (tmp_path / "out" / LOG_NAME).read_text("utf-8")
     assert "2 submission(s) not in grades.moodle.csv" in log
+    # Re-scoring with more points per check rewrites the Canvas gradebook too, and keeps the ids.
+    rubric.write_text(RUBRIC.replace("points = 2", "points = 5"), "utf-8")
+    rescored = {r.student_id: r for r in rescore(tmp_path / "out", rubric).reports}
+    assert rescored["2002"].score == 5 and rescored["2002"].other_versions == ["chenbo_2002_90003_ex06.ipynb"]
+    canvas = read_csv(tmp_path / "out" / "grades.canvas.csv")
+    assert canvas[1:] == [["Points Possible", "", "", "", "", "5"], ["leeann", "2001", "", "", "", "5"],
+                          ["chenbo", "2002", "", "", "", "5"]]
 
 
 def test_moodle_folder_maps_students_and_flags_what_it_cannot_map(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from grader.names import printable
 from grader.observe.observations import Observations
 from grader.report.model import SubmissionReport
 from grader.report.writers import (
+    GRADEBOOK_IMPORT_NAMES,
     LOG_NAME,
     SUBMISSION_DIR_FILES,
     write_feedback_pages,
@@ -157,12 +158,7 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
             gradebook, summary = _write_batch_files(out_dir, reports, rubric)
-            for lms in gradebook_formats:
-                path, left_out = write_gradebook_import(out_dir, reports, lms, rubric.title)
-                log.info("gradebook for %s: %s", lms, path)
-                if left_out:
-                    log.warning("WARNING: %d submission(s) not in %s (no %s id; see grades.csv): %s",
-                                len(left_out), path.name, lms, ", ".join(left_out))
+            _write_gradebook_imports(out_dir, reports, rubric, gradebook_formats)
             seconds = round(time.monotonic() - started, 2)
             log.info("batch done in %.1f s: %s, %s", seconds, gradebook, summary)
     return BatchResult(out_dir, reports, gradebook, seconds, jobs, threads, resumed=len(kept),
@@ -177,6 +173,16 @@ def _log_intake(submission: Submission) -> None:
                  printable(submission.source))
     for note in submission.notes:
         log.warning("%s: %s", submission.id, note)
+
+
+def _write_gradebook_imports(out_dir: Path, reports: list[SubmissionReport], rubric: Rubric,
+                             formats: Sequence[str]) -> None:
+    for lms in formats:
+        path, left_out = write_gradebook_import(out_dir, reports, lms, rubric.title)
+        log.info("gradebook for %s: %s", lms, path)
+        if left_out:
+            log.warning("WARNING: %d submission(s) not in %s (no %s id; see grades.csv): %s",
+                        len(left_out), path.name, lms, ", ".join(left_out))
 
 
 def _write_batch_files(out_dir: Path, reports: list[SubmissionReport], rubric: Rubric) -> tuple[Path, Path]:
@@ -222,6 +228,9 @@ def rescore(reports_dir: str | Path, rubric: Rubric | str | Path) -> BatchResult
         write_feedback_pages(reports_dir, report, FEEDBACK_TITLE.format(title=rubric.title))
         reports.append(report)
     gradebook, summary = _write_batch_files(reports_dir, reports, rubric)
+    # The LMS gradebooks the batch wrote are written again, so none is left with the old scores.
+    _write_gradebook_imports(reports_dir, reports, rubric, [lms for lms, name in GRADEBOOK_IMPORT_NAMES.items()
+                                                            if (reports_dir / name).is_file()])
     return BatchResult(reports_dir, reports, gradebook, round(time.monotonic() - started, 2), 0, 0,
                        summary_page=summary)
 
