@@ -95,7 +95,7 @@ def main() -> None:
                    "(id 12345); canvas: 'lastnamefirstname_[late_]12345_67890_nb.ipynb' (id 12345, the latest "
                    "upload kept); blackboard: 'Assignment_username_attempt_2024-01-31-23-59-59_nb.ipynb' plus its "
                    ".txt (id username, the latest attempt kept); filename: the file or folder name; auto: "
-                   "whichever LMS's naming matches, else filename.")
+                   "the LMS whose naming matches more than half of the entries, else filename.")
 @click.option("--gradebook-format", "gradebook_formats", type=click.Choice(GRADEBOOK_FORMATS), multiple=True,
               help="Also write the gradebook for import into this LMS (grades.moodle.csv: Moodle's grading "
                    "worksheet; grades.canvas.csv: Canvas's gradebook import). Repeat for both.")

@@ -270,6 +270,15 @@ def test_blackboard_download_keeps_the_latest_attempt_with_names_from_the_receip
     assert found["b_chen"].student_name == "Bo Chen"
 
 
+def test_auto_needs_most_entries_named_the_lms_way(tmp_path):
+    touch(tmp_path / "alice.ipynb")
+    touch(tmp_path / "bob.ipynb")
+    touch(tmp_path / "carol_1_2_final.ipynb")  # looks like Canvas's naming, by chance
+    found = {s.id: s for s in discover_submissions(tmp_path)}
+    assert sorted(found) == ["alice", "bob", "carol_1_2_final"]
+    assert all(s.id_rule == "filename" and not s.notes for s in found.values())
+
+
 def test_ids_filename_keeps_todays_rules_on_an_lms_download(tmp_path):
     touch(tmp_path / "leeann_2001_90001_ex06.ipynb")
     [only] = discover_submissions(tmp_path, ids="filename")

@@ -113,11 +113,13 @@ def _read_small_text(path: Path) -> str:
 
 
 def detect_layout(entries: list[Path]) -> str:
-    """The LMS whose naming matches the most entries; "filename" when none matches any."""
+    """The LMS whose naming matches most entries, and more than half of them (one student's file
+    that happens to look like Canvas's naming does not make a batch a Canvas download);
+    "filename" otherwise."""
     counts = {layout: sum(1 for entry in entries if PARSERS[layout](entry, {}) is not None)
               for layout in LAYOUTS}
     best = max(LAYOUTS, key=lambda layout: counts[layout])
-    return best if counts[best] else "filename"
+    return best if 2 * counts[best] > len(entries) else "filename"
 
 
 def parse_entry(layout: str, entry: Path, receipts: dict[str, tuple[str, str]]) -> LmsEntry | None:
