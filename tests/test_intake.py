@@ -210,9 +210,11 @@ def test_moodle_download_with_folders_maps_participant_ids_and_names(tmp_path):
     touch(tmp_path / "Cy Ray_103_assignsubmission_file_" / "report.pdf", "%PDF")
     touch(tmp_path / "Di Fox_104_assignsubmission_file_" / "a.ipynb")
     touch(tmp_path / "Di Fox_104_assignsubmission_file_" / "b.ipynb")
+    touch(tmp_path / "Participant_105_assignsubmission_file_" / "ex06.ipynb")  # blind marking
     touch(tmp_path / "stray notebook.ipynb")
     found = {s.student_id: s for s in discover_submissions(tmp_path)}
-    assert sorted(found) == ["101", "102", "103", "104", "stray notebook"]
+    assert sorted(found) == ["101", "102", "103", "104", "105", "stray notebook"]
+    assert found["105"].student_name == "" and found["105"].notebook is not None
     ann = found["101"]
     assert (ann.id, ann.student_name, ann.id_rule) == ("101", "Ann Lee", "moodle")
     assert ann.notebook == tmp_path / "Ann Lee_101_assignsubmission_file_" / "ex06.ipynb"

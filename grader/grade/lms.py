@@ -55,7 +55,8 @@ def _moodle(entry: Path, names: dict[str, tuple[str, str]]) -> LmsEntry | None:
         return None
     if match["plugin"] != "file":
         return LmsEntry(skip=True)
-    return LmsEntry(match["id"], match["name"])
+    # With blind marking Moodle writes "Participant" where the name would be.
+    return LmsEntry(match["id"], "" if match["name"] == "Participant" else match["name"])
 
 
 def _canvas(entry: Path, names: dict[str, tuple[str, str]]) -> LmsEntry | None:
