@@ -12,7 +12,9 @@ from pathlib import Path
 import click
 
 from grader import __version__
+from grader.grade.lms import ID_RULES
 from grader.paths import default_rubric_path
+from grader.report.writers import GRADEBOOK_FORMATS
 
 INTERRUPTED = ("Interrupted: the running notebooks were stopped and got no report. Reports already "
                "written are complete; run the same command with --resume to grade the rest.")
@@ -88,14 +90,26 @@ def main() -> None:
 @click.option("--resume", is_flag=True,
               help="After an interrupted run: keep the reports in --out that are complete and were "
                    "made from the same notebook and rubric, and grade only the rest.")
+@click.option("--ids", type=click.Choice(ID_RULES), default="auto", show_default=True,
+              help="How file names map to student ids. moodle: folders 'Full Name_12345_assignsubmission_file_' "
+                   "(id 12345); canvas: 'lastnamefirstname_[late_]12345_67890_nb.ipynb' (id 12345, the latest "
+                   "upload kept); blackboard: 'Assignment_username_attempt_2024-01-31-23-59-59_nb.ipynb' plus its "
+                   ".txt (id username, the latest attempt kept); filename: the file or folder name; auto: "
+                   "the LMS whose naming matches more than half of the entries, else filename.")
+@click.option("--gradebook-format", "gradebook_formats", type=click.Choice(GRADEBOOK_FORMATS), multiple=True,
+              help="Also write the gradebook for import into this LMS (grades.moodle.csv: Moodle's grading "
+                   "worksheet; grades.canvas.csv: Canvas's gradebook import). Repeat for both.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the results table.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
 def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int, seed: int | None,
-          resume: bool, quiet: bool, as_json: bool, verbose: int) -> None:
-    """Grade a folder (or .zip) of notebooks: SUBMISSIONS holds .ipynb files (id = file name) or
-    per-student folders of one notebook each. Exits 0 when the batch completed, whatever the
-    scores; non-zero only for usage or rubric errors."""
+          resume: bool, ids: str, gradebook_formats: tuple[str, ...], quiet: bool, as_json: bool,
+          verbose: int) -> None:
+    """Grade a folder (or .zip) of notebooks: SUBMISSIONS holds .ipynb files (id = file name),
+    per-student folders of one notebook each, or an LMS's download (see --ids). Output files
+    are named by the grader (a safe form of the id, plus a short hash when the id is not safe as
+    a file name). Exits 0 when the batch completed, whatever the scores; non-zero only for usage
+    or rubric errors."""
     from grader.grade.api import grade_batch
     from grader.rubric.load import load_rubric
 
@@ -113,7 +127,8 @@ def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int, seed: int |
     try:
         with display:
             result = _run(lambda: grade_batch(submissions, loaded, out_dir, jobs=jobs, seed=seed,
-                                              resume=resume, **hooks))
+                                              resume=resume, ids=ids, gradebook_formats=gradebook_formats,
+                                              **hooks))
     except KeyboardInterrupt:
         click.secho(INTERRUPTED, err=True, fg="yellow")
         sys.exit(130)
@@ -229,7 +244,9 @@ def _batch_summary(result) -> dict:
 
     def entry(report) -> dict:
         pages = feedback_pages(result.out_dir, report.submission)
-        return {"submission": report.submission, "status": report.status, "score": report.score,
+        return {"submission": report.submission, "student_id": report.student_id or report.submission,
+                "student_name": report.student_name, "notes": report.intake_notes,
+                "status": report.status, "score": report.score,
                 "max_score": report.max_score, "reason": report.reason, **run_facts(report),
                 "feedback": {audience: str(path) for audience, path in pages.items()}}
 
@@ -245,23 +262,36 @@ def _batch_summary(result) -> dict:
 def _print_table(reports, task_ids: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from grader.names import printable
 
     table = Table(title="Grades")
     table.add_column("submission")
+    table.add_column("student")
     table.add_column("status")
     for task in task_ids:
         table.add_column(task, justify="right")
     table.add_column("total", justify="right")
-    marked = False
+    marked = noted = False
     for report in sorted(reports, key=lambda r: r.submission):
         scores = {t.task: t.score for t in report.tasks}
         status = report.status
         if report.execution and report.execution.troubled():
             status += " *"
             marked = True
-        table.add_row(report.submission, status, *(f"{scores.get(t, 0):g}" for t in task_ids),
-                      f"{report.score:g}/{report.max_score:g}")
-    Console(width=max(100, 22 + 7 * len(task_ids))).print(table)
+        # The student's id and name as found, escaped: never markup, never a control sequence.
+        student = printable(report.student_id or report.submission)
+        if report.student_name:
+            student += f" ({printable(report.student_name)})"
+        if report.intake_notes:
+            student += " !"
+            noted = True
+        table.add_row(Text(report.submission), Text(student), status,
+                      *(f"{scores.get(t, 0):g}" for t in task_ids), f"{report.score:g}/{report.max_score:g}")
+    Console(width=max(120, 40 + 7 * len(task_ids))).print(table)
+    if noted:
+        click.echo("! see the notes on this student in grades.csv and the log (versions, mapping, late)")
     if marked:
         click.echo("* some cells failed, timed out or killed the kernel: see that student's report")
 

@@ -27,7 +27,8 @@ class BatchProgress:
         self.console = console or Console(stderr=True)
         self.progress = Progress(
             SpinnerColumn(), TextColumn("[bold]{task.fields[counts]}"), BarColumn(),
-            TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"), TextColumn("{task.fields[current]}"),
+            TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"),
+            TextColumn("{task.fields[current]}", markup=False),
             console=self.console, transient=False)
         self.task: Any = None
         self.total = 0

@@ -51,7 +51,9 @@ def _score(observations: Observations, rubric: Rubric) -> SubmissionReport:
         execution=execution, notebook=observations.notebook,
         notebook_sha256=observations.notebook_sha256, rubric=str(rubric.path),
         rubric_sha256=rubric.sha256, grader_version=__version__, reason=observations.reason,
-        graded_at=observations.graded_at)
+        graded_at=observations.graded_at, student_id=observations.student_id or observations.submission,
+        student_name=observations.student_name, source=observations.source, id_rule=observations.id_rule,
+        other_versions=list(observations.other_versions), intake_notes=list(observations.intake_notes))
 
 
 def judge(check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict:

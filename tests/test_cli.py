@@ -96,6 +96,35 @@ def test_grade_defaults(monkeypatch, tmp_path):
     assert args[2] == Path("reports")
     assert kwargs["jobs"] == 1
     assert kwargs["seed"] is None
+    assert kwargs["ids"] == "auto" and kwargs["gradebook_formats"] == ()
+
+
+def test_grade_passes_the_id_rule_and_gradebook_formats(monkeypatch, tmp_path):
+    submissions = tmp_path / "subs"
+    submissions.mkdir()
+    fake = Recorder(BatchResult(Path("reports"), [], Path("reports/grades.csv"), 0.1, 1, 1))
+    monkeypatch.setattr(api, "grade_batch", fake)
+    result = invoke("grade", str(submissions), "--ids", "canvas", "--gradebook-format", "canvas",
+                    "--gradebook-format", "moodle")
+    assert result.exit_code == 0, result.output
+    [(_, kwargs)] = fake.calls
+    assert kwargs["ids"] == "canvas" and kwargs["gradebook_formats"] == ("canvas", "moodle")
+    assert invoke("grade", str(submissions), "--ids", "brightspace").exit_code == 2
+
+
+def test_grade_table_shows_a_hostile_id_escaped_never_as_markup_or_control_codes(monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    submissions = tmp_path / "subs"
+    submissions.mkdir()
+    hostile = replace(sample_report(), submission="x-0123abcd",
+                      student_id="[bold red]\x1b[2Jgraded alice 100 of 100\r\n", student_name="=HYPERLINK()")
+    fake = Recorder(BatchResult(Path("reports"), [hostile], Path("reports/grades.csv"), 0.1, 1, 1))
+    monkeypatch.setattr(api, "grade_batch", fake)
+    result = invoke("grade", str(submissions))
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout and "\r" not in result.stdout
+    assert "[bold red]\\x1b[2Jgraded alice" in result.stdout.replace("\n", "")
 
 
 def test_grade_json_prints_a_machine_readable_summary_on_stdout(monkeypatch, tmp_path):

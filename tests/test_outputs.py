@@ -170,11 +170,11 @@ def test_gradebook_has_one_row_per_report_sorted_by_submission(tmp_path):
     assert [row["submission"] for row in rows] == ["alice", "bob", "carol"]
 
 
-def test_gradebook_columns_are_submission_status_tasks_then_total(tmp_path):
+def test_gradebook_columns_are_submission_student_status_tasks_then_total(tmp_path):
     path = write_gradebook(tmp_path, [report("alice", "graded", {"A1": 1, "A2": 2.5})])
     columns, _ = read_gradebook(path)
-    assert columns[:5] == ["submission", "status", "A1", "A2", "total"]
-    assert "reason" in columns
+    assert columns[:7] == ["submission", "student_id", "student_name", "status", "A1", "A2", "total"]
+    assert "reason" in columns and "notes" in columns
 
 
 def test_gradebook_values(tmp_path):

@@ -6,9 +6,10 @@ import logging
 import os
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.execute.base import Executor
@@ -17,16 +18,19 @@ from grader.execute.sandbox import abort_sandboxes, allow_sandboxes, sandbox_sup
 from grader.grade.batch_log import batch_log
 from grader.grade.pipeline import grade_submission
 from grader.grade.resume import finished_report
-from grader.grade.submissions import Submission, discover_submissions, extract_zip
+from grader.grade.submissions import Submission, discover_submissions, extract_zip, single_submission
+from grader.names import printable
 from grader.observe.observations import Observations
 from grader.report.model import SubmissionReport
 from grader.report.writers import (
+    GRADEBOOK_IMPORT_NAMES,
     LOG_NAME,
     SUBMISSION_DIR_FILES,
     append_markdown_summary,
     write_feedback_page,
     write_feedback_pages,
     write_gradebook,
+    write_gradebook_import,
     write_gradescope,
     write_junit,
     write_report,
@@ -91,10 +95,15 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
                 on_found: Callable[[Sequence[Submission]], None] | None = None,
                 on_start: Callable[[Submission], None] | None = None,
                 on_done: Callable[[SubmissionReport], None] | None = None,
-                resume: bool = False) -> BatchResult:
+                resume: bool = False, ids: str = "auto",
+                gradebook_formats: Sequence[str] = ()) -> BatchResult:
     """Grade every submission in a folder (or .zip) into `out_dir`: a JSON report and feedback
     pages per submission; `grades.csv`, `_summary.html` and `_grader.log` for the batch. Problems
     of single submissions end up in their reports. `on_found` gets the submissions before any runs.
+
+    ids: how file names map to students (auto, moodle, canvas, blackboard, filename; see
+    grader.grade.lms). gradebook_formats: also write the gradebook for import into these LMSs
+    (moodle, canvas). Output files are named by the grader (grader.names), never by a file name.
 
     resume: keep the reports an interrupted run already completed for the same notebook, rubric
     and seed, and grade only the rest. On KeyboardInterrupt every running kernel is killed, no
@@ -111,8 +120,8 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
     with tempfile.TemporaryDirectory(prefix="grader-zip-") as unpacked:
         source = Path(submissions)
         if source.is_file() and source.suffix == ".zip":
-            source = extract_zip(source, Path(unpacked))
-        found = discover_submissions(source)
+            source = extract_zip(source, Path(unpacked), rubric.execution.max_notebook_mb)
+        found = discover_submissions(source, ids)
         out_dir.mkdir(parents=True, exist_ok=True)
         if on_found:
             on_found(found)
@@ -123,7 +132,7 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
                 return kept[submission.id]
             if on_start:
                 on_start(submission)
-            log.info("grading %s (%s)", submission.id, submission.notebook or submission.problem)
+            log.info("grading %s (%s)", submission.id, printable(submission.notebook or submission.problem))
             report = grade_submission(submission, rubric, out_dir, runner, threads, seed)
             write_feedback_pages(out_dir, report, feedback_title)
             log.info("graded %s: %g / %g (%s, %.1f s)", report.submission, report.score, report.max_score,
@@ -135,6 +144,10 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
         with batch_log(out_dir / LOG_NAME) as log_file:
             log.info("grading %d submission(s) from %s with %s: %d at once, %d torch thread(s) each",
                      len(found), submissions, rubric.path, jobs, threads)
+            rules = Counter(s.id_rule for s in found)
+            log.info("student ids: %s", ", ".join(f"{n} from {rule} names" for rule, n in sorted(rules.items())))
+            for submission in found:
+                _log_intake(submission)
             kept = {s.id: r for s in found if resume and (r := finished_report(out_dir, s, rubric, seed))}
             if kept:
                 log.info("resuming: %d of %d submission(s) already graded", len(kept), len(found))
@@ -149,10 +162,31 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
             gradebook, summary = _write_batch_files(out_dir, reports, rubric)
+            _write_gradebook_imports(out_dir, reports, rubric, gradebook_formats)
             seconds = round(time.monotonic() - started, 2)
             log.info("batch done in %.1f s: %s, %s", seconds, gradebook, summary)
     return BatchResult(out_dir, reports, gradebook, seconds, jobs, threads, resumed=len(kept),
                        warnings=support.warnings(), summary_page=summary, log_file=log_file)
+
+
+def _log_intake(submission: Submission) -> None:
+    """Say in the log how a submission was mapped to a student, and what to look at."""
+    if submission.student_id != submission.id or submission.student_name:
+        log.info("%s: student %s%s from %s", submission.id, printable(submission.student_id),
+                 f" ({printable(submission.student_name)})" if submission.student_name else "",
+                 printable(submission.source))
+    for note in submission.notes:
+        log.warning("%s: %s", submission.id, note)
+
+
+def _write_gradebook_imports(out_dir: Path, reports: list[SubmissionReport], rubric: Rubric,
+                             formats: Sequence[str]) -> None:
+    for lms in formats:
+        path, left_out = write_gradebook_import(out_dir, reports, lms, rubric.title)
+        log.info("gradebook for %s: %s", lms, path)
+        if left_out:
+            log.warning("WARNING: %d submission(s) not in %s (no %s id; see grades.csv): %s",
+                        len(left_out), path.name, lms, ", ".join(left_out))
 
 
 def _write_batch_files(out_dir: Path, reports: list[SubmissionReport], rubric: Rubric) -> tuple[Path, Path]:
@@ -188,8 +222,7 @@ def check_notebook(notebook: str | Path, rubric: Rubric | str | Path | None = No
     _, threads = plan_parallelism(1, public)
     with tempfile.TemporaryDirectory(prefix="grader-check-") as scratch:
         target = Path(out_dir) if out_dir is not None else Path(scratch)
-        submission = Submission(path.stem, path if path.exists() else None,
-                                "" if path.exists() else f"the file {path} does not exist")
+        submission = single_submission(path)
         report = grade_submission(submission, public, target, make_executor("local"), threads, seed)
     write_check_outputs(report, outputs or CheckOutputs(), f"grader check {path.name}", include_hidden)
     return report
@@ -220,19 +253,21 @@ def rescore(reports_dir: str | Path, rubric: Rubric | str | Path) -> BatchResult
     reports = []
     for path in paths:
         observations = Observations.from_json(path.read_text("utf-8"), path)
-        report = score_observations(observations, rubric)
+        # The folder's name is the output name the grader chose; it names the rewritten files.
+        report = score_observations(replace(observations, submission=path.parent.name), rubric)
         report = _keep_files(report, reports_dir)
         write_report(reports_dir, report)
         write_feedback_pages(reports_dir, report, FEEDBACK_TITLE.format(title=rubric.title))
         reports.append(report)
     gradebook, summary = _write_batch_files(reports_dir, reports, rubric)
+    # The LMS gradebooks the batch wrote are written again, so none is left with the old scores.
+    _write_gradebook_imports(reports_dir, reports, rubric, [lms for lms, name in GRADEBOOK_IMPORT_NAMES.items()
+                                                            if (reports_dir / name).is_file()])
     return BatchResult(reports_dir, reports, gradebook, round(time.monotonic() - started, 2), 0, 0,
                        summary_page=summary)
 
 
 def _keep_files(report: SubmissionReport, out_dir: Path) -> SubmissionReport:
-    from dataclasses import replace
-
     folder = out_dir / report.submission
     files = {key: f"{report.submission}/{name}" for key, name in SUBMISSION_DIR_FILES.items()
              if (folder / name).exists()}

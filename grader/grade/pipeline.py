@@ -17,7 +17,7 @@ from grader.errors import NotebookUnreadableError
 from grader.execute.base import ExecutionJob, Executor
 from grader.grade.notebook import locate_definitions, read_notebook
 from grader.grade.seeds import check_rng, choose_seed
-from grader.grade.submissions import Submission
+from grader.grade.submissions import Submission, read_notebook_bytes
 from grader.observe.observations import Observations, ProbeRecord
 from grader.observe.probe import ProbeRequest
 from grader.report.model import SubmissionReport
@@ -60,13 +60,13 @@ def grade_submission(submission: Submission, rubric: Rubric, out_dir: Path, exec
                      torch_threads: int, seed_override: int | None = None) -> SubmissionReport:
     """Grade one submission and write its files; never raises for a problem of the submission."""
     files = submission_files(out_dir, submission.id)
-    raw, read_problem = _read_bytes(submission)
+    raw, read_problem = _read_bytes(submission, rubric.execution.max_notebook_mb)
     seed = choose_seed(rubric.seed, raw, seed_override)
     base = dict(submission=submission.id, notebook=str(submission.notebook or ""),
                 notebook_sha256=hashlib.sha256(raw).hexdigest(), rubric_sha256=rubric.sha256,
                 seed=seed, seed_policy="override" if seed_override is not None else rubric.seed.policy,
                 grader_version=__version__,
-                graded_at=datetime.now(UTC).isoformat(timespec="seconds"))
+                graded_at=datetime.now(UTC).isoformat(timespec="seconds"), **intake_fields(submission))
     try:
         if read_problem:
             raise NotebookUnreadableError(read_problem)
@@ -109,14 +109,21 @@ def _observe(submission: Submission, notebook: dict[str, Any], rubric: Rubric, e
     return observations, result.executed_notebook or notebook
 
 
-def _read_bytes(submission: Submission) -> tuple[bytes, str]:
-    """The notebook's bytes, or a reason it has none."""
+def _read_bytes(submission: Submission, max_mb: float) -> tuple[bytes, str]:
+    """The notebook's bytes, or a reason it has none (a link, too big, unreadable)."""
     if submission.notebook is None:
         return b"", submission.problem
     try:
-        return submission.notebook.read_bytes(), ""
-    except OSError as error:
-        return b"", f"the file cannot be read ({error.strerror})"
+        return read_notebook_bytes(submission.notebook, max_mb), ""
+    except NotebookUnreadableError as error:
+        return b"", str(error)
+
+
+def intake_fields(submission: Submission) -> dict[str, Any]:
+    """Who handed the submission in, for the observations (and so the report)."""
+    return dict(student_id=submission.student_id or submission.id, student_name=submission.student_name,
+                source=submission.source, id_rule=submission.id_rule,
+                other_versions=list(submission.other_versions), intake_notes=list(submission.notes))
 
 
 def _with_files(report: SubmissionReport, files: dict[str, Path], out_dir: Path) -> SubmissionReport:

@@ -6,7 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from grader.grade.submissions import Submission
+from grader.errors import NotebookUnreadableError
+from grader.grade.submissions import Submission, read_notebook_bytes
 from grader.report.model import SubmissionReport
 from grader.report.writers import submission_files
 from grader.rubric.model import Rubric
@@ -22,10 +23,16 @@ def finished_report(out_dir: Path, submission: Submission, rubric: Rubric,
         return None
     try:
         report = SubmissionReport.from_dict(json.loads(files["report"].read_text("utf-8")))
-        notebook_sha256 = hashlib.sha256(submission.notebook.read_bytes()).hexdigest()
-    except (OSError, ValueError, TypeError, KeyError):
+        raw = read_notebook_bytes(submission.notebook, rubric.execution.max_notebook_mb)
+        notebook_sha256 = hashlib.sha256(raw).hexdigest()
+    except (OSError, ValueError, TypeError, KeyError, NotebookUnreadableError):
         return None
     if report.status != "graded" or report.rubric_sha256 != rubric.sha256:
+        return None
+    # The output name is the same student's only if the report says so (and names the same file).
+    if (report.student_id or report.submission) != (submission.student_id or submission.id):
+        return None
+    if report.source and report.source != submission.source:
         return None
     if report.notebook_sha256 != notebook_sha256:
         return None

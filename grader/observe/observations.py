@@ -46,6 +46,14 @@ class Observations:
     definitions: dict[str, int] = field(default_factory=dict)
     probes: dict[str, ProbeRecord] = field(default_factory=dict)
     graded_at: str = ""
+    # Who handed it in, as found by discovery (grader.grade.submissions.Submission); kept here so
+    # that re-scoring keeps it. student_id is raw: escape it (grader.names) wherever it is shown.
+    student_id: str = ""
+    student_name: str = ""
+    source: str = ""
+    id_rule: str = ""
+    other_versions: list[str] = field(default_factory=list)
+    intake_notes: list[str] = field(default_factory=list)
     schema: int = OBSERVATIONS_SCHEMA
 
     def to_json(self) -> str:

@@ -65,6 +65,14 @@ class SubmissionReport:
     reason: str = ""
     files: dict[str, str] = field(default_factory=dict)
     graded_at: str = ""
+    # `submission` is the output name the grader chose (files are <submission>.json, ...);
+    # student_id is the student's id as found (raw: grader.names escapes it for display).
+    student_id: str = ""
+    student_name: str = ""
+    source: str = ""
+    id_rule: str = ""
+    other_versions: list[str] = field(default_factory=list)
+    intake_notes: list[str] = field(default_factory=list)
     schema: int = REPORT_SCHEMA
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from grader.names import csv_cell
 from grader.report.model import SubmissionReport
 
 GRADEBOOK_NAME = "grades.csv"
@@ -93,9 +94,13 @@ def run_facts(report: SubmissionReport) -> dict[str, Any]:
 
 
 def gradebook_rows(reports: Sequence[SubmissionReport]) -> list[dict[str, Any]]:
+    """One row per report; text cells escaped (grader.names.csv_cell): a student's id or name is
+    never a formula or a control sequence to the spreadsheet that opens the file."""
     rows = []
     for report in reports:
-        row: dict[str, Any] = {"submission": report.submission, "status": report.status}
+        row: dict[str, Any] = {"submission": report.submission,
+                               "student_id": report.student_id or report.submission,
+                               "student_name": report.student_name, "status": report.status}
         row.update({task.task: task.score for task in report.tasks})
         row.update({
             "total": report.score,
@@ -104,8 +109,9 @@ def gradebook_rows(reports: Sequence[SubmissionReport]) -> list[dict[str, Any]]:
             **run_facts(report),
             "seed": report.seed,
             "reason": report.reason,
+            "notes": "; ".join(report.intake_notes),
         })
-        rows.append(row)
+        rows.append({key: csv_cell(value) if isinstance(value, str) else value for key, value in row.items()})
     return rows
 
 
@@ -117,6 +123,53 @@ def write_gradebook(out_dir: Path, reports: Sequence[SubmissionReport]) -> Path:
     path = out_dir / GRADEBOOK_NAME
     write_atomic(path, frame.to_csv(index=False))
     return path
+
+
+GRADEBOOK_IMPORT_NAMES = {"moodle": "grades.moodle.csv", "canvas": "grades.canvas.csv"}
+GRADEBOOK_FORMATS = tuple(GRADEBOOK_IMPORT_NAMES)
+MOODLE_COLUMNS = ("Identifier", "Full name", "Grade", "Maximum Grade", "Feedback comments")
+CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+MOODLE_FEEDBACK = "{score} / {max_score} points (automatic grading; see your feedback page)"
+
+
+def write_gradebook_import(out_dir: Path, reports: Sequence[SubmissionReport], lms: str,
+                           assignment: str) -> tuple[Path, list[str]]:
+    """The gradebook in an LMS's import format, for the submissions whose id came from that LMS's
+    download; returns the file and the output names left out (no id of that LMS).
+
+    moodle: the assignment's "Upload grading worksheet" (Identifier "Participant <id>", Grade).
+    canvas: the gradebook's "Import" CSV (the ID column is the Canvas user id; a "Points Possible"
+    row; the assignment column is named after the rubric's title). A submission that could not be
+    graded (status error) gets an empty grade, so an import never overwrites a grade with 0."""
+    import csv
+    import io
+
+    ordered = sorted(reports, key=lambda r: r.submission)
+    mapped = [r for r in ordered if r.id_rule == lms]
+    left_out = [r.submission for r in ordered if r.id_rule != lms]
+
+    def grade(report: SubmissionReport) -> str:
+        return f"{report.score:g}" if report.status == "graded" else ""
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    if lms == "moodle":
+        writer.writerow(MOODLE_COLUMNS)
+        for r in mapped:
+            feedback = MOODLE_FEEDBACK.format(score=f"{r.score:g}", max_score=f"{r.max_score:g}")
+            writer.writerow([f"Participant {csv_cell(r.student_id)}", csv_cell(r.student_name), grade(r),
+                             f"{r.max_score:g}", feedback if r.status == "graded" else csv_cell(r.reason)])
+    elif lms == "canvas":
+        writer.writerow([*CANVAS_COLUMNS, csv_cell(assignment)])
+        max_score = f"{ordered[0].max_score:g}" if ordered else ""
+        writer.writerow(["Points Possible", "", "", "", "", max_score])
+        for r in mapped:
+            writer.writerow([csv_cell(r.student_name), csv_cell(r.student_id), "", "", "", grade(r)])
+    else:
+        raise ValueError(f"unknown gradebook format {lms!r}; one of {', '.join(GRADEBOOK_FORMATS)}")
+    path = out_dir / GRADEBOOK_IMPORT_NAMES[lms]
+    write_atomic(path, buffer.getvalue())
+    return path, left_out
 
 
 def write_junit(path: Path, report: SubmissionReport) -> Path:

@@ -204,6 +204,7 @@ def _parse_execution(path: Path, table: dict[str, Any]) -> ExecutionLimits:
         "max_file_mb": Option("a positive integer number of MB", positive(as_int), 512),
         "max_workdir_mb": Option("a positive integer number of MB", positive(as_int), 1024),
         "sandbox": Option(f"one of {', '.join(SANDBOX_MODES)}", one_of(SANDBOX_MODES), "auto"),
+        "max_notebook_mb": Option("a positive integer number of MB", positive(as_int), 25),
     })
     return ExecutionLimits(**values)
 

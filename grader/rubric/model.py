@@ -55,6 +55,7 @@ class ExecutionLimits:
     max_file_mb: int = 512
     max_workdir_mb: int = 1024
     sandbox: str = "auto"
+    max_notebook_mb: int = 25  # a larger submitted .ipynb gets an error report and is never read
 
 
 @dataclass(frozen=True)
