@@ -253,7 +253,7 @@ def _batch_summary(result) -> dict:
         "summary_page": str(result.summary_page), "log_file": str(result.log_file),
         "seconds": result.seconds, "jobs": result.jobs, "torch_threads": result.torch_threads,
         "resumed": result.resumed, "warnings": list(result.warnings),
-        "submissions": [entry(r) for r in result.reports],
+        "submissions": [entry(r) for r in result.reports], "timings": result.timings,
     }
 
 

@@ -8,7 +8,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.execute.base import Executor
@@ -31,6 +31,7 @@ from grader.report.writers import (
 from grader.rubric.load import load_rubric
 from grader.rubric.model import Rubric
 from grader.score import score_observations
+from grader.timings import collecting, phase
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ class BatchResult:
     warnings: tuple[str, ...] = ()  # batch-wide, e.g. that notebooks ran without isolation
     summary_page: Path | None = None
     log_file: Path | None = None
+    # Seconds per phase: "batch" (setup_s before the first notebook, batch_files_s after the
+    # last) and per submission id (kernel_start_s, score_s, write_s, pages_s, total_s).
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def available_cores() -> int:
@@ -120,8 +124,11 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             if on_start:
                 on_start(submission)
             log.info("grading %s (%s)", submission.id, submission.notebook or submission.problem)
-            report = grade_submission(submission, rubric, out_dir, runner, threads, seed)
-            write_feedback_pages(out_dir, report, feedback_title)
+            with collecting() as phases, phase("total_s"):
+                report = grade_submission(submission, rubric, out_dir, runner, threads, seed)
+                with phase("pages_s"):
+                    write_feedback_pages(out_dir, report, feedback_title)
+            timings[submission.id] = phases
             log.info("graded %s: %g / %g (%s, %.1f s)", report.submission, report.score, report.max_score,
                      report.status, (report.execution or {}).get("seconds", 0.0))
             if on_done:
@@ -135,6 +142,7 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             if kept:
                 log.info("resuming: %d of %d submission(s) already graded", len(kept), len(found))
             allow_sandboxes()
+            timings: dict[str, dict[str, float]] = {"batch": {"setup_s": round(time.monotonic() - started, 3)}}
             pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
             try:
                 reports = list(pool.map(grade_one, found))
@@ -144,11 +152,14 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
                 raise
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
-            gradebook, summary = _write_batch_files(out_dir, reports, rubric)
+            with collecting() as phases, phase("batch_files_s"):
+                gradebook, summary = _write_batch_files(out_dir, reports, rubric)
+            timings["batch"].update(phases)
             seconds = round(time.monotonic() - started, 2)
             log.info("batch done in %.1f s: %s, %s", seconds, gradebook, summary)
     return BatchResult(out_dir, reports, gradebook, seconds, jobs, threads, resumed=len(kept),
-                       warnings=support.warnings(), summary_page=summary, log_file=log_file)
+                       warnings=support.warnings(), summary_page=summary, log_file=log_file,
+                       timings=timings)
 
 
 def _write_batch_files(out_dir: Path, reports: list[SubmissionReport], rubric: Rubric) -> tuple[Path, Path]:
