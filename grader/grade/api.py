@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +14,7 @@ from grader.execute.base import Executor
 from grader.execute.registry import make_executor
 from grader.execute.sandbox import abort_sandboxes, allow_sandboxes, sandbox_support
 from grader.grade.batch_log import batch_log
+from grader.grade.parallelism import Parallelism, plan_parallelism, this_machine
 from grader.grade.resume import finished_report
 from grader.grade.submission import grade_submission
 from grader.grade.submissions import Submission, discover_submissions, extract_zip
@@ -58,23 +58,14 @@ class BatchResult:
     # Seconds per phase: "batch" (setup_s before the first notebook, batch_files_s after the
     # last) and per submission id (kernel_start_s, score_s, write_s, pages_s, total_s).
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    parallelism: str = ""  # why `jobs` and `torch_threads` (e.g. what --jobs auto found)
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def plan_parallelism(jobs: int, rubric: Rubric, cores: int | None = None) -> tuple[int, int]:
-    """(jobs, torch threads per kernel) such that jobs x threads <= cores."""
-    cores = cores or available_cores()
-    if rubric.execution.torch_threads is not None:
-        threads = min(rubric.execution.torch_threads, cores)
-        return max(1, min(jobs, cores // threads)), threads
-    jobs = max(1, min(jobs, cores))
-    return jobs, max(1, cores // jobs)
+def _plan(jobs: int | str, rubric: Rubric, submissions: int | None = None) -> Parallelism:
+    """Jobs and torch threads for this machine (see grader/grade/parallelism.py)."""
+    machine = this_machine()
+    return plan_parallelism(jobs, machine.cores, machine.memory_available_mb, rubric.execution.memory_limit_mb,
+                            rubric.execution.torch_threads, submissions)
 
 
 def _as_rubric(rubric: Rubric | str | Path) -> Rubric:
@@ -87,14 +78,17 @@ def _as_rubric(rubric: Rubric | str | Path) -> Rubric:
 
 
 def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: str | Path,
-                jobs: int = 1, seed: int | None = None, executor: Executor | str = "local",
+                jobs: int | str = 1, seed: int | None = None, executor: Executor | str = "local",
                 on_found: Callable[[Sequence[Submission]], None] | None = None,
+                on_plan: Callable[[Parallelism], None] | None = None,
                 on_start: Callable[[Submission], None] | None = None,
                 on_done: Callable[[SubmissionReport], None] | None = None,
                 resume: bool = False) -> BatchResult:
     """Grade every submission in a folder (or .zip) into `out_dir`: a JSON report and feedback
     pages per submission; `grades.csv`, `_summary.html` and `_grader.log` for the batch. Problems
-    of single submissions end up in their reports. `on_found` gets the submissions before any runs.
+    of single submissions end up in their reports. `on_found` gets the submissions before any runs,
+    `on_plan` the jobs and torch threads chosen (jobs: a number, capped at the cores, or "auto":
+    chosen from the cores and the memory available per the rubric's memory limit per kernel).
 
     resume: keep the reports an interrupted run already completed for the same notebook, rubric
     and seed, and grade only the rest. On KeyboardInterrupt every running kernel is killed, no
@@ -102,7 +96,6 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
     rubric = _as_rubric(rubric)
     out_dir = Path(out_dir)
     started = time.monotonic()
-    jobs, threads = plan_parallelism(jobs, rubric)
     runner = make_executor(executor) if isinstance(executor, str) else executor
     support = sandbox_support(rubric.execution.sandbox)  # raises when required and unavailable
     for warning in support.warnings():
@@ -136,14 +129,18 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             return report
 
         with batch_log(out_dir / LOG_NAME) as log_file:
-            log.info("grading %d submission(s) from %s with %s: %d at once, %d torch thread(s) each",
-                     len(found), submissions, rubric.path, jobs, threads)
             kept = {s.id: r for s in found if resume and (r := finished_report(out_dir, s, rubric, seed))}
+            plan = _plan(jobs, rubric, len(found) - len(kept))
+            threads = plan.torch_threads
+            log.info("grading %d submission(s) from %s with %s: %s", len(found), submissions, rubric.path,
+                     plan.reason)
+            if on_plan:
+                on_plan(plan)
             if kept:
                 log.info("resuming: %d of %d submission(s) already graded", len(kept), len(found))
             allow_sandboxes()
             timings: dict[str, dict[str, float]] = {"batch": {"setup_s": round(time.monotonic() - started, 3)}}
-            pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+            pool = ThreadPoolExecutor(max_workers=plan.jobs, thread_name_prefix="grade")
             try:
                 reports = list(pool.map(grade_one, found))
             except KeyboardInterrupt:
@@ -157,9 +154,9 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             timings["batch"].update(phases)
             seconds = round(time.monotonic() - started, 2)
             log.info("batch done in %.1f s: %s, %s", seconds, gradebook, summary)
-    return BatchResult(out_dir, reports, gradebook, seconds, jobs, threads, resumed=len(kept),
+    return BatchResult(out_dir, reports, gradebook, seconds, plan.jobs, threads, resumed=len(kept),
                        warnings=support.warnings(), summary_page=summary, log_file=log_file,
-                       timings=timings)
+                       timings=timings, parallelism=plan.reason)
 
 
 def _write_batch_files(out_dir: Path, reports: list[SubmissionReport], rubric: Rubric) -> tuple[Path, Path]:
@@ -177,7 +174,7 @@ def check_notebook(notebook: str | Path, rubric: Rubric | str | Path | None = No
     full = _as_rubric(rubric if rubric is not None else default_rubric_path())
     public = full if include_hidden else full.public_only()
     path = Path(notebook)
-    _, threads = plan_parallelism(1, public)
+    threads = _plan(1, public).torch_threads
     with tempfile.TemporaryDirectory(prefix="grader-check-") as scratch:
         target = Path(out_dir) if out_dir is not None else Path(scratch)
         submission = Submission(path.stem, path if path.exists() else None,
