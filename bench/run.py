@@ -116,9 +116,10 @@ def notebooks_in(paths: list[Path]) -> list[Path]:
     return found
 
 
-def run_grader(python: str, notebooks: list[Path], rubric: Path, jobs: str, scratch: Path) -> dict:
+def run_grader(python: str, notebooks: list[Path], rubric: Path, jobs: str, scratch: Path,
+               out: Path | None = None) -> dict:
     """Grade the notebooks in a fresh process; the wall time and the phases per notebook."""
-    source, out = scratch / "in", scratch / "out"
+    source, out = scratch / "in", out or scratch / "out"
     source.mkdir()
     for notebook in notebooks:
         shutil.copyfile(notebook, source / notebook.name)
@@ -137,7 +138,7 @@ def run_grader(python: str, notebooks: list[Path], rubric: Path, jobs: str, scra
               "batch_files_s": batch.get("batch_files_s"), "notebooks": {}}
     for entry in summary["submissions"]:
         result["notebooks"][entry["submission"]] = notebook_phases(
-            out, entry, summary.get("timings", {}).get(entry["submission"], {}))
+            out, entry, summary.get("timings", {}).get("submissions", {}).get(entry["submission"], {}))
     return result
 
 
@@ -307,10 +308,15 @@ def compare(args: argparse.Namespace, python: str, info: dict) -> dict:
 def rescore(args: argparse.Namespace, python: str, info: dict) -> dict:
     notebooks = notebooks_in(args.paths)[: args.rescore_sources]
     with tempfile.TemporaryDirectory(prefix="bench-rescore-") as scratch:
-        print(f"\nGrading {len(notebooks)} notebook(s) once, then copying them to {args.rescore_count} reports")
-        graded = run_grader(python, notebooks, args.rubric, args.jobs or "2", Path(scratch))
+        graded = args.graded or Path(scratch, "out")
+        if not any(graded.glob("*/observations.json")):
+            print(f"\nGrading {len(notebooks)} notebook(s) once into {graded}")
+            graded.parent.mkdir(parents=True, exist_ok=True)
+            run_grader(python, notebooks, args.rubric, args.jobs or "2", Path(scratch), out=graded)
+        ids = sorted(p.parent.name for p in graded.glob("*/observations.json"))
+        print(f"Copying {len(ids)} graded report(s) to {args.rescore_count} with distinct ids")
         reports = Path(scratch, "reports")
-        copy_reports(Path(scratch, "out"), sorted(graded["notebooks"]), reports, args.rescore_count)
+        copy_reports(graded, ids, reports, args.rescore_count)
         runs = []
         for number in range(1, args.runs + 1):
             runs.append(rescore_once(python, reports, args.rubric))
@@ -324,7 +330,7 @@ def rescore(args: argparse.Namespace, python: str, info: dict) -> dict:
     print(f"  {'grader.rescore(...) in-process (imports excluded)':52s}{cell([r['rescore_s'] for r in runs])}")
     print(f"  {'  its imports':52s}{cell([r['imports_s'] for r in runs])}")
     print(f"  {'`grader score` CLI, process wall':52s}{cell([r['cli_wall_s'] for r in runs])}")
-    return {"mode": "rescore", "notebooks": [str(p) for p in notebooks], "count": args.rescore_count, "runs": runs}
+    return {"mode": "rescore", "graded": ids, "count": args.rescore_count, "runs": runs}
 
 
 def copy_reports(graded: Path, ids: list[str], target: Path, count: int) -> None:
@@ -381,10 +387,13 @@ def main() -> int:
     parser.add_argument("--rescore", action="store_true", help="time `grader score` instead (see above)")
     parser.add_argument("--rescore-count", type=int, default=30, help="reports to re-score (default: 30)")
     parser.add_argument("--rescore-sources", type=int, default=3, help="notebooks graded to make them (default: 3)")
+    parser.add_argument("--graded", type=Path, default=None,
+                        help="with --rescore: keep the graded samples in this folder (reused when it holds them)")
     parser.add_argument("--profile", type=Path, default=None, help="with --rescore: cProfile one rescore into FILE")
     args = parser.parse_args()
     args.rubric = args.rubric.resolve()
     args.paths = [p.resolve() for p in args.paths]
+    args.graded = args.graded.resolve() if args.graded else None
     info = machine_info(args.python)
     print_machine(info)
     figures = (rescore if args.rescore else compare)(args, args.python, info)

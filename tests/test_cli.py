@@ -120,7 +120,7 @@ def test_grade_json_prints_a_machine_readable_summary_on_stdout(monkeypatch, tmp
     submissions.mkdir()
     fake = Recorder(BatchResult(out, [sample_report("bob"), sample_report("alice")], out / "grades.csv", 1.5, 2, 4,
                                 parallelism="--jobs auto: 2 at once, 4 torch thread(s) each (8 core(s); ...)",
-                                timings={"bob": {"score_s": 0.5}}))
+                                timings={"submissions": {"bob": {"score_s": 0.5}}}))
     monkeypatch.setattr(api, "grade_batch", fake)
     result = invoke("grade", str(submissions), "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
@@ -128,7 +128,7 @@ def test_grade_json_prints_a_machine_readable_summary_on_stdout(monkeypatch, tmp
     assert summary["gradebook"] == str(out / "grades.csv")
     assert (summary["jobs"], summary["torch_threads"]) == (2, 4)
     assert summary["parallelism"].startswith("--jobs auto: 2 at once")
-    assert summary["timings"] == {"bob": {"score_s": 0.5}}
+    assert summary["timings"] == {"submissions": {"bob": {"score_s": 0.5}}}
     assert [s["submission"] for s in summary["submissions"]] == ["bob", "alice"]
     assert summary["submissions"][0].items() >= {"submission": "bob", "status": "graded", "score": 1.0,
                                                  "max_score": 4.0}.items()

@@ -153,5 +153,6 @@ def test_grade_batch_records_the_auto_choice_and_gives_it_to_every_kernel(tmp_pa
     assert executor.threads == [result.torch_threads] * 3
     assert "--jobs auto:" in result.log_file.read_text()
     # Each submission's timings are recorded (no kernel started here, so no kernel_start_s).
-    assert set(result.timings) == {"batch", "ann", "bob", "cyd"}
-    assert {"score_s", "write_s", "pages_s", "total_s"} <= set(result.timings["ann"])
+    assert set(result.timings["submissions"]) == {"ann", "bob", "cyd"}
+    assert {"score_s", "write_s", "pages_s", "total_s"} <= set(result.timings["submissions"]["ann"])
+    assert {"setup_s", "batch_files_s"} <= set(result.timings["batch"])

@@ -55,9 +55,9 @@ class BatchResult:
     warnings: tuple[str, ...] = ()  # batch-wide, e.g. that notebooks ran without isolation
     summary_page: Path | None = None
     log_file: Path | None = None
-    # Seconds per phase: "batch" (setup_s before the first notebook, batch_files_s after the
-    # last) and per submission id (kernel_start_s, score_s, write_s, pages_s, total_s).
-    timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Seconds per phase: {"batch": {setup_s before the first notebook, batch_files_s after the
+    # last}, "submissions": {id: {kernel_start_s, score_s, write_s, pages_s, total_s}}}.
+    timings: dict[str, dict] = field(default_factory=dict)
     parallelism: str = ""  # why `jobs` and `torch_threads` (e.g. what --jobs auto found)
 
 
@@ -121,7 +121,7 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
                 report = grade_submission(submission, rubric, out_dir, runner, threads, seed)
                 with phase("pages_s"):
                     write_feedback_pages(out_dir, report, feedback_title)
-            timings[submission.id] = phases
+            timings["submissions"][submission.id] = phases
             log.info("graded %s: %g / %g (%s, %.1f s)", report.submission, report.score, report.max_score,
                      report.status, (report.execution or {}).get("seconds", 0.0))
             if on_done:
@@ -139,7 +139,8 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             if kept:
                 log.info("resuming: %d of %d submission(s) already graded", len(kept), len(found))
             allow_sandboxes()
-            timings: dict[str, dict[str, float]] = {"batch": {"setup_s": round(time.monotonic() - started, 3)}}
+            timings: dict[str, dict] = {"batch": {"setup_s": round(time.monotonic() - started, 3)},
+                                        "submissions": {}}
             pool = ThreadPoolExecutor(max_workers=plan.jobs, thread_name_prefix="grade")
             try:
                 reports = list(pool.map(grade_one, found))
