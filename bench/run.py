@@ -131,14 +131,16 @@ def run_grader(python: str, notebooks: list[Path], rubric: Path, jobs: str, scra
     if done.returncode != 0:
         raise SystemExit(f"grader failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-3000:]}")
     summary = json.loads(done.stdout)
-    batch = summary.get("timings", {}).get("batch", {})
+    timings = summary.get("timings", {})
+    batch = timings.get("batch", {})
+    per_submission = timings.get("submissions", timings)  # an older grader kept them at the top
     result = {"wall_s": round(wall, 3), "batch_s": summary["seconds"], "jobs": summary["jobs"],
               "torch_threads": summary["torch_threads"], "warnings": summary.get("warnings", []),
               "startup_s": round(wall - summary["seconds"], 3), "setup_s": batch.get("setup_s"),
               "batch_files_s": batch.get("batch_files_s"), "notebooks": {}}
     for entry in summary["submissions"]:
         result["notebooks"][entry["submission"]] = notebook_phases(
-            out, entry, summary.get("timings", {}).get("submissions", {}).get(entry["submission"], {}))
+            out, entry, per_submission.get(entry["submission"], {}))
     return result
 
 
@@ -294,6 +296,7 @@ def compare(args: argparse.Namespace, python: str, info: dict) -> dict:
         print(f"run {number}: grader {grader['wall_s']:.1f} s ({grader['jobs']} job(s), "
               f"{grader['torch_threads']} thread(s)), plain {plain['wall_s']:.1f} s; "
               f"load {' '.join(map(str, plain['load_after']))}", flush=True)
+        save_json(args, info, {"mode": "compare", "partial": True, "jobs": jobs, "runs": runs})
     for warning in sorted({w for r in runs for w in r["grader"]["warnings"]}):
         print(f"grader warning: {warning}")
     if len(notebooks) == 1:
@@ -320,6 +323,7 @@ def rescore(args: argparse.Namespace, python: str, info: dict) -> dict:
         runs = []
         for number in range(1, args.runs + 1):
             runs.append(rescore_once(python, reports, args.rubric))
+            save_json(args, info, {"mode": "rescore", "partial": True, "runs": runs})
             print(f"run {number}: in-process {runs[-1]['rescore_s']:.2f} s (imports {runs[-1]['imports_s']:.2f} s), "
                   f"CLI wall {runs[-1]['cli_wall_s']:.2f} s", flush=True)
         if args.profile:
@@ -371,6 +375,12 @@ def print_profile(path: Path) -> None:
 
 # ---------------------------------------------------------------- main
 
+def save_json(args: argparse.Namespace, info: dict, figures: dict) -> None:
+    """The raw figures so far (after every run, so a long benchmark stopped early keeps them)."""
+    if args.json_path is not None:
+        args.json_path.write_text(json.dumps({"machine": info, "rubric": str(args.rubric), **figures}, indent=1))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -400,7 +410,7 @@ def main() -> int:
     info["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(f"\nLoad average at end: {' '.join(map(str, info['load_at_end']))}")
     if args.json_path is not None:
-        args.json_path.write_text(json.dumps({"machine": info, "rubric": str(args.rubric), **figures}, indent=1))
+        save_json(args, info, figures)
         print(f"Raw figures: {args.json_path}")
     return 0
 
