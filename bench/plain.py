@@ -8,7 +8,7 @@ minus the grading: a fresh working directory holding a copy of the notebook and 
 kernel environment (grader.execute.local.kernel_env: same torch thread count), every code cell
 run in order with the same per-cell time limit (a failing or timed-out cell does not stop the
 notebook). No sandbox, no probes, no scoring, no reports. Prints JSON on stdout: per notebook
-kernel start, cells and total seconds.
+the seconds of workdir and data, kernel start, cells, kernel stop and total.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ async def run_notebook(path: Path, data: DataSpec, threads: int, cell_timeout_s:
         try:
             shutil.copyfile(path, workdir / "submission.ipynb")
             install_data(workdir / "data", data)
+            data_done = time.monotonic()
             notebook = nbformat.read(path, as_version=4)
             client = NotebookClient(notebook, timeout=cell_timeout_s, allow_errors=True,
                                     interrupt_on_timeout=True, kernel_name="python3",
@@ -55,7 +56,8 @@ async def run_notebook(path: Path, data: DataSpec, threads: int, cell_timeout_s:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         finished = time.monotonic()
-        return {"notebook": path.stem, "kernel_start_s": round(ready - started, 3),
+        return {"notebook": path.stem, "data_s": round(data_done - started, 3),
+                "kernel_start_s": round(ready - data_done, 3),
                 "cells_s": round(cells_done - ready, 3), "kernel_stop_s": round(finished - cells_done, 3),
                 "total_s": round(finished - started, 3), "cells_with_errors": errors}
 

@@ -195,7 +195,7 @@ def median_of(values: list) -> tuple[float, float, float] | None:
     return statistics.median(numbers), min(numbers), max(numbers)
 
 
-def cell(values: list, width: int = 17) -> str:
+def cell(values: list, width: int = 23) -> str:
     stats = median_of(values)
     if stats is None:
         return "-".rjust(width)
@@ -210,10 +210,12 @@ def print_one_notebook(runs: list[dict], name: str) -> None:
     g = [r["notebooks"][name] for r in grader]
     p = [r["notebooks"][name] for r in plain]
     rows = [
-        ("grader start (interpreter, imports, rubric, exit)", [r["startup_s"] for r in grader], None),
-        ("batch setup (data arrays, sandbox check)", [r["setup_s"] for r in grader], None),
-        ("kernel start (plain: + workdir, data)", [x["kernel_start_s"] for x in g], [x["kernel_start_s"] for x in p]),
-        ("sandbox, data, kernel stop", [x["sandbox_other_s"] for x in g], [x["kernel_stop_s"] for x in p]),
+        ("grader start (interpreter, imports, rubric, data, exit)", [r["startup_s"] for r in grader], None),
+        ("batch setup (sandbox check, discovery)", [r["setup_s"] for r in grader], None),
+        ("workdir and data (plain; grader: next rows)", None, [x.get("data_s") for x in p]),
+        ("kernel start", [x["kernel_start_s"] for x in g], [x["kernel_start_s"] for x in p]),
+        ("sandbox, workdir, data, kernel stop (plain: stop)", [x["sandbox_other_s"] for x in g],
+         [x["kernel_stop_s"] for x in p]),
         ("student cells", [x["cells_s"] for x in g], [x["cells_s"] for x in p]),
     ]
     rows += [(f"  probe {key}", [x["probes"].get(key) for x in g], None) for key in g[0]["probes"]]
@@ -226,9 +228,9 @@ def print_one_notebook(runs: list[dict], name: str) -> None:
         ("process wall, cold", [r["wall_s"] for r in grader], [r["wall_s"] for r in plain]),
     ]
     print(f"\n{name}: medians of {len(runs)} run(s) in seconds, (min-max)")
-    print(f"{'phase':52s}{'grader':>17s}{'plain':>17s}")
+    print(f"{'phase':52s}{'grader':>23s}{'plain':>23s}")
     for label, gv, pv in rows:
-        print(f"{label:52s}{cell(gv)}{cell(pv) if pv is not None else ''}")
+        print(f"{label:52s}{cell(gv) if gv is not None else ' ' * 23}{cell(pv) if pv is not None else ''}")
     ratios = [r["grader"]["wall_s"] / r["plain"]["wall_s"] for r in runs]
     print(f"{'ratio grader / plain (process wall)':52s}{cell(ratios)}")
     print(f"score: {g[0]['score']} ({g[0]['status']})")
@@ -265,7 +267,7 @@ def print_batch(runs: list[dict]) -> None:
         print(f"  {label:50s}{cell(values)}")
     plain_cells = [sum(n["cells_s"] for n in r["notebooks"].values()) for r in plain]
     print(f"  {'plain student cells, summed':50s}{cell(plain_cells)}")
-    print(f"  {'grader start (interpreter, imports, rubric, exit)':50s}{cell([r['startup_s'] for r in grader])}")
+    print(f"  {'grader start (interpreter, imports, rubric, data, exit)':50s}{cell([r['startup_s'] for r in grader])}")
     print(f"  {'grader process wall, cold':50s}{cell([r['wall_s'] for r in grader])}")
     print(f"  {'plain process wall, cold':50s}{cell([r['wall_s'] for r in plain])}")
     ratios = [r["grader"]["wall_s"] / r["plain"]["wall_s"] for r in runs]
@@ -375,6 +377,20 @@ def print_profile(path: Path) -> None:
 
 # ---------------------------------------------------------------- main
 
+def show(saved: dict) -> int:
+    print_machine(saved["machine"])
+    runs = saved["runs"]
+    if saved["mode"] == "rescore":
+        for label, key in (("grader.rescore(...) in-process", "rescore_s"), ("its imports", "imports_s"),
+                           ("`grader score` CLI wall", "cli_wall_s")):
+            print(f"  {label:50s}{cell([r[key] for r in runs])}")
+    elif len(runs[0]["grader"]["notebooks"]) == 1:
+        print_one_notebook(runs, next(iter(runs[0]["grader"]["notebooks"])))
+    else:
+        print_batch(runs)
+    return 0
+
+
 def save_json(args: argparse.Namespace, info: dict, figures: dict) -> None:
     """The raw figures so far (after every run, so a long benchmark stopped early keeps them)."""
     if args.json_path is not None:
@@ -395,12 +411,15 @@ def main() -> int:
     parser.add_argument("--json", dest="json_path", type=Path, default=None, help="write the raw figures here")
     parser.add_argument("--python", default=default_python(), help="interpreter for the timed processes")
     parser.add_argument("--rescore", action="store_true", help="time `grader score` instead (see above)")
+    parser.add_argument("--show", type=Path, default=None, help="print the figures of a --json FILE; run nothing")
     parser.add_argument("--rescore-count", type=int, default=30, help="reports to re-score (default: 30)")
     parser.add_argument("--rescore-sources", type=int, default=3, help="notebooks graded to make them (default: 3)")
     parser.add_argument("--graded", type=Path, default=None,
                         help="with --rescore: keep the graded samples in this folder (reused when it holds them)")
     parser.add_argument("--profile", type=Path, default=None, help="with --rescore: cProfile one rescore into FILE")
     args = parser.parse_args()
+    if args.show is not None:
+        return show(json.loads(args.show.read_text()))
     args.rubric = args.rubric.resolve()
     args.paths = [p.resolve() for p in args.paths]
     args.graded = args.graded.resolve() if args.graded else None
