@@ -63,6 +63,23 @@ def _parse_min_score(value: str | None) -> tuple[float, bool] | None:
     return number, is_percent
 
 
+class JobsParam(click.ParamType):
+    """--jobs: a positive number, or "auto" (chosen from the cores and memory)."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number < 1:
+            self.fail(f"expected a positive number or 'auto', not {value!r}", param, ctx)
+        return number
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="grader")
 def main() -> None:
@@ -83,8 +100,9 @@ def main() -> None:
               show_default="rubrics/ex06.toml", help="Rubric TOML file.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("reports"), show_default=True, help="Folder for reports and grades.csv.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Notebooks graded at once (torch threads per kernel = cores / jobs).")
+@click.option("--jobs", "-j", type=JobsParam(), default=1, show_default=True,
+              help="Notebooks graded at once (torch threads per kernel = cores / jobs), or 'auto': as "
+                   "many as the cores and the memory allow at the rubric's memory limit per kernel.")
 @click.option("--seed", type=int, default=None,
               help="Use this seed for every submission's inputs (reproduce a reported run).")
 @click.option("--resume", is_flag=True,
@@ -102,7 +120,7 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print only the results table.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
-def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int, seed: int | None,
+def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int | str, seed: int | None,
           resume: bool, ids: str, gradebook_formats: tuple[str, ...], quiet: bool, as_json: bool,
           verbose: int) -> None:
     """Grade a folder (or .zip) of notebooks: SUBMISSIONS holds .ipynb files (id = file name),
@@ -121,7 +139,9 @@ def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int, seed: int |
         from grader.console import BatchProgress
 
         display = bar = BatchProgress()
-        hooks = {"on_found": bar.found, "on_start": bar.started, "on_done": bar.finished}
+        hooks = {"on_found": bar.found, "on_start": bar.started, "on_done": bar.finished,
+                 # Without the bar the log says it; with --quiet / --json it is in the summary only.
+                 "on_plan": lambda plan: bar.console.print(plan.reason, markup=False, highlight=False)}
     # `kill` (SIGTERM) stops the batch like Ctrl-C: kernels killed, finished reports kept.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -254,8 +274,9 @@ def _batch_summary(result) -> dict:
         "out_dir": str(result.out_dir), "gradebook": str(result.gradebook),
         "summary_page": str(result.summary_page), "log_file": str(result.log_file),
         "seconds": result.seconds, "jobs": result.jobs, "torch_threads": result.torch_threads,
+        "parallelism": result.parallelism,
         "resumed": result.resumed, "warnings": list(result.warnings),
-        "submissions": [entry(r) for r in result.reports],
+        "submissions": [entry(r) for r in result.reports], "timings": result.timings,
     }
 
 

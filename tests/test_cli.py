@@ -127,16 +127,38 @@ def test_grade_table_shows_a_hostile_id_escaped_never_as_markup_or_control_codes
     assert "[bold red]\\x1b[2Jgraded alice" in result.stdout.replace("\n", "")
 
 
+def test_grade_jobs_auto_is_passed_to_grade_batch(monkeypatch, tmp_path):
+    submissions = tmp_path / "subs"
+    submissions.mkdir()
+    fake = Recorder(BatchResult(tmp_path, [], tmp_path / "grades.csv", 0.1, 2, 1))
+    monkeypatch.setattr(api, "grade_batch", fake)
+    result = invoke("grade", str(submissions), "--jobs", "auto")
+    assert result.exit_code == 0, result.output
+    [(_, kwargs)] = fake.calls
+    assert kwargs["jobs"] == "auto"
+
+
+@pytest.mark.parametrize("jobs", ["many", "1.5", "-2", ""])
+def test_jobs_that_are_neither_a_number_nor_auto_are_a_usage_error(tmp_path, jobs):
+    result = invoke("grade", str(tmp_path), "--jobs", jobs)
+    assert result.exit_code == 2
+    assert "expected a positive number or 'auto'" in result.stderr
+
+
 def test_grade_json_prints_a_machine_readable_summary_on_stdout(monkeypatch, tmp_path):
     submissions, out = tmp_path / "subs", tmp_path / "reports"
     submissions.mkdir()
-    fake = Recorder(BatchResult(out, [sample_report("bob"), sample_report("alice")], out / "grades.csv", 1.5, 2, 4))
+    fake = Recorder(BatchResult(out, [sample_report("bob"), sample_report("alice")], out / "grades.csv", 1.5, 2, 4,
+                                parallelism="--jobs auto: 2 at once, 4 torch thread(s) each (8 core(s); ...)",
+                                timings={"submissions": {"bob": {"score_s": 0.5}}}))
     monkeypatch.setattr(api, "grade_batch", fake)
     result = invoke("grade", str(submissions), "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["gradebook"] == str(out / "grades.csv")
     assert (summary["jobs"], summary["torch_threads"]) == (2, 4)
+    assert summary["parallelism"].startswith("--jobs auto: 2 at once")
+    assert summary["timings"] == {"submissions": {"bob": {"score_s": 0.5}}}
     assert [s["submission"] for s in summary["submissions"]] == ["bob", "alice"]
     assert summary["submissions"][0].items() >= {"submission": "bob", "status": "graded", "score": 1.0,
                                                  "max_score": 4.0}.items()

@@ -25,6 +25,7 @@ from jupyter_client.connect import channel_socket_types
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
 
+from grader import timings
 from grader.errors import KernelStartError
 from grader.execute.outputs import OutputCollector, source_cap_code
 from grader.execute.sandbox import Sandbox
@@ -250,6 +251,7 @@ def start_kernel_session(sandbox: Sandbox, env: dict[str, str], start_timeout_s:
     manager.connection_file = str(runtime_dir / f"{name}.json")
     # The kernel's own stdout/stderr (not the notebook's outputs) go to a log, not our console.
     log = open(runtime_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in the finally below
+    started = time.monotonic()
     try:
         manager.start_kernel(cwd=str(sandbox.workdir), env=sandbox.environment(env), stdout=log,
                              stderr=log)
@@ -268,6 +270,7 @@ def start_kernel_session(sandbox: Sandbox, env: dict[str, str], start_timeout_s:
                 f"the kernel did not become ready within {start_timeout_s:g} s: {error}"
                 f"{_log_tail(runtime_dir / f'{name}.log')}") from error
         session.execute(source_cap_code(2 * max_output_bytes), start_timeout_s, silent=True)
+        timings.add("kernel_start_s", time.monotonic() - started)
         yield session
     finally:
         session.kill(sandbox)

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader.execute.base import Executor
 from grader.execute.registry import make_executor
 from grader.execute.sandbox import abort_sandboxes, allow_sandboxes, sandbox_support
 from grader.grade.batch_log import batch_log
+from grader.grade.parallelism import Parallelism, plan_parallelism, this_machine
 from grader.grade.pipeline import grade_submission
 from grader.grade.resume import finished_report
 from grader.grade.submissions import Submission, discover_submissions, extract_zip, single_submission
@@ -39,6 +39,7 @@ from grader.report.writers import (
 from grader.rubric.load import load_rubric
 from grader.rubric.model import Rubric
 from grader.score import score_observations
+from grader.timings import collecting, phase
 
 log = logging.getLogger(__name__)
 
@@ -62,23 +63,17 @@ class BatchResult:
     warnings: tuple[str, ...] = ()  # batch-wide, e.g. that notebooks ran without isolation
     summary_page: Path | None = None
     log_file: Path | None = None
+    # Seconds per phase: {"batch": {setup_s before the first notebook, batch_files_s after the
+    # last}, "submissions": {id: {kernel_start_s, score_s, write_s, pages_s, total_s}}}.
+    timings: dict[str, dict] = field(default_factory=dict)
+    parallelism: str = ""  # why `jobs` and `torch_threads` (e.g. what --jobs auto found)
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def plan_parallelism(jobs: int, rubric: Rubric, cores: int | None = None) -> tuple[int, int]:
-    """(jobs, torch threads per kernel) such that jobs x threads <= cores."""
-    cores = cores or available_cores()
-    if rubric.execution.torch_threads is not None:
-        threads = min(rubric.execution.torch_threads, cores)
-        return max(1, min(jobs, cores // threads)), threads
-    jobs = max(1, min(jobs, cores))
-    return jobs, max(1, cores // jobs)
+def _plan(jobs: int | str, rubric: Rubric, submissions: int | None = None) -> Parallelism:
+    """Jobs and torch threads for this machine (see grader/grade/parallelism.py)."""
+    machine = this_machine()
+    return plan_parallelism(jobs, machine.cores, machine.memory_available_mb, rubric.execution.memory_limit_mb,
+                            rubric.execution.torch_threads, submissions)
 
 
 def _as_rubric(rubric: Rubric | str | Path) -> Rubric:
@@ -91,15 +86,18 @@ def _as_rubric(rubric: Rubric | str | Path) -> Rubric:
 
 
 def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: str | Path,
-                jobs: int = 1, seed: int | None = None, executor: Executor | str = "local",
+                jobs: int | str = 1, seed: int | None = None, executor: Executor | str = "local",
                 on_found: Callable[[Sequence[Submission]], None] | None = None,
+                on_plan: Callable[[Parallelism], None] | None = None,
                 on_start: Callable[[Submission], None] | None = None,
                 on_done: Callable[[SubmissionReport], None] | None = None,
                 resume: bool = False, ids: str = "auto",
                 gradebook_formats: Sequence[str] = ()) -> BatchResult:
     """Grade every submission in a folder (or .zip) into `out_dir`: a JSON report and feedback
     pages per submission; `grades.csv`, `_summary.html` and `_grader.log` for the batch. Problems
-    of single submissions end up in their reports. `on_found` gets the submissions before any runs.
+    of single submissions end up in their reports. `on_found` gets the submissions before any runs,
+    `on_plan` the jobs and torch threads chosen (jobs: a number, capped at the cores, or "auto":
+    chosen from the cores and the memory available per the rubric's memory limit per kernel).
 
     ids: how file names map to students (auto, moodle, canvas, blackboard, filename; see
     grader.grade.lms). gradebook_formats: also write the gradebook for import into these LMSs
@@ -111,7 +109,6 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
     rubric = _as_rubric(rubric)
     out_dir = Path(out_dir)
     started = time.monotonic()
-    jobs, threads = plan_parallelism(jobs, rubric)
     runner = make_executor(executor) if isinstance(executor, str) else executor
     support = sandbox_support(rubric.execution.sandbox)  # raises when required and unavailable
     for warning in support.warnings():
@@ -133,8 +130,11 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             if on_start:
                 on_start(submission)
             log.info("grading %s (%s)", submission.id, printable(submission.notebook or submission.problem))
-            report = grade_submission(submission, rubric, out_dir, runner, threads, seed)
-            write_feedback_pages(out_dir, report, feedback_title)
+            with collecting() as phases, phase("total_s"):
+                report = grade_submission(submission, rubric, out_dir, runner, threads, seed)
+                with phase("pages_s"):
+                    write_feedback_pages(out_dir, report, feedback_title)
+            timings["submissions"][submission.id] = phases
             log.info("graded %s: %g / %g (%s, %.1f s)", report.submission, report.score, report.max_score,
                      report.status, report.seconds)
             if on_done:
@@ -142,17 +142,23 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             return report
 
         with batch_log(out_dir / LOG_NAME) as log_file:
-            log.info("grading %d submission(s) from %s with %s: %d at once, %d torch thread(s) each",
-                     len(found), submissions, rubric.path, jobs, threads)
+            kept = {s.id: r for s in found if resume and (r := finished_report(out_dir, s, rubric, seed))}
+            plan = _plan(jobs, rubric, len(found) - len(kept))
+            threads = plan.torch_threads
+            log.info("grading %d submission(s) from %s with %s: %s", len(found), submissions, rubric.path,
+                     plan.reason)
+            if on_plan:
+                on_plan(plan)
             rules = Counter(s.id_rule for s in found)
             log.info("student ids: %s", ", ".join(f"{n} from {rule} names" for rule, n in sorted(rules.items())))
             for submission in found:
                 _log_intake(submission)
-            kept = {s.id: r for s in found if resume and (r := finished_report(out_dir, s, rubric, seed))}
             if kept:
                 log.info("resuming: %d of %d submission(s) already graded", len(kept), len(found))
             allow_sandboxes()
-            pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+            timings: dict[str, dict] = {"batch": {"setup_s": round(time.monotonic() - started, 3)},
+                                        "submissions": {}}
+            pool = ThreadPoolExecutor(max_workers=plan.jobs, thread_name_prefix="grade")
             try:
                 reports = list(pool.map(grade_one, found))
             except KeyboardInterrupt:
@@ -161,12 +167,15 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
                 raise
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
-            gradebook, summary = _write_batch_files(out_dir, reports, rubric)
+            with collecting() as phases, phase("batch_files_s"):
+                gradebook, summary = _write_batch_files(out_dir, reports, rubric)
+            timings["batch"].update(phases)
             _write_gradebook_imports(out_dir, reports, rubric, gradebook_formats)
             seconds = round(time.monotonic() - started, 2)
             log.info("batch done in %.1f s: %s, %s", seconds, gradebook, summary)
-    return BatchResult(out_dir, reports, gradebook, seconds, jobs, threads, resumed=len(kept),
-                       warnings=support.warnings(), summary_page=summary, log_file=log_file)
+    return BatchResult(out_dir, reports, gradebook, seconds, plan.jobs, threads, resumed=len(kept),
+                       warnings=support.warnings(), summary_page=summary, log_file=log_file,
+                       timings=timings, parallelism=plan.reason)
 
 
 def _log_intake(submission: Submission) -> None:
@@ -219,7 +228,7 @@ def check_notebook(notebook: str | Path, rubric: Rubric | str | Path | None = No
     full = _as_rubric(rubric if rubric is not None else default_rubric_path())
     public = full if include_hidden else full.public_only()
     path = Path(notebook)
-    _, threads = plan_parallelism(1, public)
+    threads = _plan(1, public).torch_threads
     with tempfile.TemporaryDirectory(prefix="grader-check-") as scratch:
         target = Path(out_dir) if out_dir is not None else Path(scratch)
         submission = single_submission(path)

@@ -29,6 +29,7 @@ from grader.report.writers import (
 )
 from grader.rubric.model import Rubric
 from grader.score import score_observations
+from grader.timings import phase
 
 log = logging.getLogger(__name__)
 
@@ -73,16 +74,20 @@ def grade_submission(submission: Submission, rubric: Rubric, out_dir: Path, exec
         notebook = read_notebook(raw)
         observations, executed = _observe(submission, notebook, rubric, executor, torch_threads,
                                           seed, base)
-        write_executed_notebook(files["notebook"], executed)
+        with phase("write_s"):
+            write_executed_notebook(files["notebook"], executed)
     except NotebookUnreadableError as error:
         observations = Observations(status="not_run", reason=str(error), **base)
     except Exception as error:  # noqa: BLE001 - one broken submission must not stop the batch
         log.exception("grading %s failed", submission.id)
         observations = Observations(status="not_run", reason=INTERNAL_ERROR.format(error=error), **base)
-    write_atomic(files["observations"], observations.to_json() + "\n")
-    report = score_observations(observations, rubric)
+    with phase("write_s"):
+        write_atomic(files["observations"], observations.to_json() + "\n")
+    with phase("score_s"):
+        report = score_observations(observations, rubric)
     report = _with_files(report, files, out_dir)
-    write_report(out_dir, report)
+    with phase("write_s"):
+        write_report(out_dir, report)
     return report
 
 

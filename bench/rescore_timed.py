@@ -1,0 +1,50 @@
+"""Time `grader.rescore(REPORTS_DIR, RUBRIC)` inside one process, imports excluded.
+
+    python bench/rescore_timed.py REPORTS_DIR RUBRIC [--profile FILE]
+
+Started by bench/run.py --rescore in a fresh process per run. Prints JSON on stdout: the import
+time and the seconds of the call itself (the rubric is loaded inside the call, as the library
+caller passes a path). With --profile, writes cProfile statistics of the call to FILE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("reports_dir", type=Path)
+    parser.add_argument("rubric", type=Path)
+    parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats of the call here")
+    args = parser.parse_args()
+    imported = time.perf_counter()
+    import grader.grade.api as api  # the library and everything it imports at module level
+
+    imports_s = time.perf_counter() - imported
+    profiler = None
+    if args.profile is not None:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    started = time.perf_counter()
+    result = api.rescore(args.reports_dir, args.rubric)
+    seconds = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(str(args.profile))
+    json.dump({"imports_s": round(imports_s, 3), "rescore_s": round(seconds, 3),
+               "reports": len(result.reports)}, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
