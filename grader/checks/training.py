@@ -10,7 +10,7 @@ import numpy as np
 
 from grader.checks.base import ProbeRecord, ScoreContext, Verdict
 from grader.checks.feedback import with_hint
-from grader.checks.network import NEEDS_MODEL, observed_model, unusable_model
+from grader.checks.network import NEEDS_MODEL, model_used, observed_model, unusable_model
 from grader.observe.codec import encode_array
 from grader.observe.probe import ProbeRequest
 from grader.rubric.fields import Option, TableReader, as_int, as_number, as_str, non_negative, one_of, positive
@@ -122,7 +122,7 @@ class BriefTrainingCheck:
                  "train_loss": [round(e["train_loss"], 6) for e in epochs],
                  "accuracy": [round(float(np.mean(np.asarray(e["predictions"]) == labels)), 6) for e in epochs]}
         settings = record.inputs["settings"]
-        prefix = (f"The grader trained a fresh {data['model_class']} ({len(epochs)} epoch(s), "
+        prefix = (f"The grader trained a fresh {data['model_class']}{model_used(data)} ({len(epochs)} epoch(s), "
                   f"{settings['optimizer']} lr {settings['learning_rate']:g}, batch {settings['batch_size']}, "
                   f"seed {settings['seed']}, {settings['torch_threads']} thread(s))")
         if data.get("out_of_time"):
