@@ -73,14 +73,15 @@ class KernelState:
     def restore(self):
         """Put IPython's reply path, every snapshot library and the global state back; returns
         the names found replaced (also kept, without repeats, in `self.restored`)."""
-        found = restore_reply_path(self)
+        # Global state first (with functions taken at snapshot time): setting the default dtype
+        # back also puts back what torch derives from it (torch.Storage).
+        found = restore_reply_path(self) + self._restore_global_state()
         for label, owner, saved in self.snapshots:
             found.extend(_restore_owner(label, owner, saved))
         for name, module in self.modules.items():
             if sys.modules.get(name) is not module:
                 sys.modules[name] = module
                 found.append(f"sys.modules[{name!r}]")
-        found.extend(self._restore_global_state())
         for name in found:
             if name not in self.restored:
                 self.restored.append(name)
@@ -209,7 +210,12 @@ HOOK_DICTS = ("_global_backward_pre_hooks", "_global_backward_hooks", "_global_f
 def _torch_state(torch):
     import torch.nn.modules.module as module_module
 
-    return {"grad": torch.is_grad_enabled(), "dtype": torch.get_default_dtype(),
+    functions = {name: getattr(torch, name) for name in (
+        "is_grad_enabled", "set_grad_enabled", "get_default_dtype", "set_default_dtype", "get_default_device",
+        "set_default_device", "are_deterministic_algorithms_enabled", "use_deterministic_algorithms",
+        "is_anomaly_enabled")}
+    functions["set_detect_anomaly"] = torch.autograd.set_detect_anomaly
+    return {"functions": functions, "grad": torch.is_grad_enabled(), "dtype": torch.get_default_dtype(),
             "device": str(torch.get_default_device()),
             "function_modes": torch._C._len_torch_function_stack(),
             "dispatch_modes": torch._C._len_torch_dispatch_stack(),
@@ -233,20 +239,21 @@ def _restore_torch_state(torch, saved):
 
         while torch._C._len_torch_dispatch_stack() > saved["dispatch_modes"]:
             _pop_mode()
-    if str(torch.get_default_device()) != saved["device"]:
-        torch.set_default_device(None)
+    f = saved["functions"]  # the functions as they were at snapshot time, not as patched since
+    if str(f["get_default_device"]()) != saved["device"]:
+        f["set_default_device"](None)
         found.append("default device")
-    if torch.is_grad_enabled() != saved["grad"]:
-        torch.set_grad_enabled(saved["grad"])
+    if f["is_grad_enabled"]() != saved["grad"]:
+        f["set_grad_enabled"](saved["grad"])
         found.append("grad mode")
-    if torch.get_default_dtype() != saved["dtype"]:
-        torch.set_default_dtype(saved["dtype"])
+    if f["get_default_dtype"]() != saved["dtype"]:
+        f["set_default_dtype"](saved["dtype"])
         found.append("default dtype")
-    if torch.are_deterministic_algorithms_enabled() != saved["deterministic"]:
-        torch.use_deterministic_algorithms(saved["deterministic"])
+    if f["are_deterministic_algorithms_enabled"]() != saved["deterministic"]:
+        f["use_deterministic_algorithms"](saved["deterministic"])
         found.append("deterministic algorithms")
-    if torch.is_anomaly_enabled() != saved["anomaly"]:
-        torch.autograd.set_detect_anomaly(saved["anomaly"])
+    if f["is_anomaly_enabled"]() != saved["anomaly"]:
+        f["set_detect_anomaly"](saved["anomaly"])
         found.append("anomaly detection")
     for name, (hooks, entries) in saved["hooks"].items():
         current = getattr(module_module, name, None)

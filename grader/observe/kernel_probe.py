@@ -189,10 +189,16 @@ def observe_calls(user_ns, request):
     function = user_ns[name]
     if not callable(function):
         return {"defined": True, "callable": False, "value": encode(function)}
+    import sys
+
+    names = code_names(function, user_ns) if request.get("trace") else set()
+    # A function can only call torch once torch is imported: in a notebook that never imported it
+    # (and a function that does not import it), the logs are skipped along with torch's import.
+    trace = request.get("trace") and ("torch" in sys.modules or names & {"torch", "import_module", "__import__"})
     results = []
     for case in request["cases"]:
         args = [decode(arg) for arg in case["args"]]
-        logger = torch_call_logger() if request.get("trace") else None
+        logger = torch_call_logger() if trace else None
         op_logger = torch_op_logger() if logger is not None else None
         started = time.perf_counter()
         try:
@@ -213,7 +219,7 @@ def observe_calls(user_ns, request):
         results.append(result)
     info = {"defined": True, "callable": True, "signature": signature_of(function), "results": results}
     if request.get("trace"):
-        info["escape_hatches"] = sorted(code_names(function, user_ns) & ESCAPE_HATCHES)
+        info["escape_hatches"] = sorted(names & ESCAPE_HATCHES)
     return info
 
 
