@@ -301,31 +301,41 @@ def _snapshot_kernel(state):
     state.modules["json"] = json
     state.take("json", json)
     from IPython.core import formatters, interactiveshell
+    from IPython.lib import pretty
 
+    state.take("IPython.lib.pretty", pretty)
     for cls in (interactiveshell.InteractiveShell, type(state.shell), formatters.DisplayFormatter,
-                formatters.BaseFormatter, formatters.PlainTextFormatter):
+                formatters.BaseFormatter, formatters.PlainTextFormatter, pretty.RepresentationPrinter,
+                pretty.PrettyPrinter):
         state.take(f"{cls.__module__}.{cls.__qualname__}", cls)
     display = state.shell.display_formatter
     plain = display.formatters["text/plain"]
-    state.reply_path = (display, plain, dict(display.formatters), dict(plain.type_printers),
-                        dict(plain.deferred_printers), dict(plain.singleton_printers),
+    state.reply_path = (display, plain, plain.type_printers.get(str), pretty._type_pprinters.get(str),
                         {id(owner): set(vars(owner)) for owner in (state.shell, display, plain)})
 
 
 def restore_reply_path(state):
-    display, plain, formatters, type_printers, deferred, singletons, attributes = state.reply_path
+    """The probe's value is a str: how IPython turns a str into the reply's text/plain. (Other
+    printers change legitimately, e.g. IPython moves deferred printers on first use.)"""
+    from IPython.lib import pretty
+
+    display, plain, str_printer, pretty_str_printer, attributes = state.reply_path
     found = []
     if state.shell.display_formatter is not display:
         state.shell.display_formatter = display
         found.append("IPython display formatter")
-    for target, saved, label in ((display.formatters, formatters, "formatters"),
-                                 (plain.type_printers, type_printers, "text/plain printers"),
-                                 (plain.deferred_printers, deferred, "text/plain printers"),
-                                 (plain.singleton_printers, singletons, "text/plain printers")):
-        if dict(target) != saved:
-            target.clear()
-            target.update(saved)
-            found.append(f"IPython {label}")
+    if display.formatters.get("text/plain") is not plain:
+        display.formatters["text/plain"] = plain
+        found.append("IPython text/plain formatter")
+    if plain.type_printers.get(str) is not str_printer or ("builtins", "str") in plain.deferred_printers \
+            or pretty._type_pprinters.get(str) is not pretty_str_printer:
+        for printers, printer in ((plain.type_printers, str_printer), (pretty._type_pprinters, pretty_str_printer)):
+            if printer is None:
+                printers.pop(str, None)
+            else:
+                printers[str] = printer
+        plain.deferred_printers.pop(("builtins", "str"), None)
+        found.append("IPython text/plain printers")
     for owner in (state.shell, display, plain):
         for name in [n for n in vars(owner) if n not in attributes[id(owner)]
                      and callable(getattr(type(owner), n, None))]:
@@ -381,6 +391,13 @@ def _intercept_datasets(state, module, base_name):
                                           "train": bool(bound.arguments.get("train", True))})
         elif bound.arguments.get("download"):
             raise RuntimeError(NOT_PROVIDED.format(name=name, provided=state.config["data"]["describe"]))
+        else:
+            try:
+                original(*bound.args, **bound.kwargs)
+            except RuntimeError as error:  # torchvision's "Dataset not found", and why
+                raise RuntimeError(f"{error}. " + NOT_PROVIDED.format(
+                    name=name, provided=state.config["data"]["describe"])) from None
+            return
         original(*bound.args, **bound.kwargs)
 
     functools.update_wrapper(__init__, original)

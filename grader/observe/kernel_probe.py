@@ -463,8 +463,8 @@ def model_candidates(user_ns, request):
         tried.append(try_candidate(recipes_for(user_ns[candidate], request["kwargs"], user_ns), request))
     if not any(entry["fits"] for entry, _ in tried):
         classes = {user_ns[c] for c in info["module_classes"]}
-        for instance_name, instance in instances:
-            if type(instance) not in classes:
+        for instance_name, instance in instances:  # losses and activations have no parameters: skipped
+            if type(instance) not in classes and any(True for _ in instance.parameters()):
                 recipe = Recipe(type(instance), "reinitialised_copy", instance_name=instance_name,
                                 instance=instance)
                 tried.append(try_candidate([recipe], request))
