@@ -183,8 +183,8 @@ class SavedModelCheck:
             return Verdict.failed(f"Loading `{path}` into {data['model_class']}() with strict=True raised "
                                   f"{error['error']}: {error['message']}")
         if check.options["aspect"] == "loads":
-            return Verdict.passed(f"`{path}` loads into {data['model_class']}() with weights_only=True and "
-                                  f"strict=True.")
+            return Verdict.passed(f"`{path}` loads into {data['model_class']}{model_used(data)} with "
+                                  f"weights_only=True and strict=True.", model=dict(data.get("model") or {}))
         if "predict_error" in data:
             error = data["predict_error"]
             return Verdict.failed(f"Predicting with the loaded model raised {error['error']}: {error['message']}")
