@@ -122,7 +122,8 @@ class KernelState:
         return rows
 
     def facts(self):
-        return {"start_dir": self.start_dir, "restored": list(self.restored),
+        # No absolute paths: the sandbox's folder differs per run and reports must not.
+        return {"restored": list(self.restored),
                 "threads": self.threads(), "data_served": list(self.data_served),
                 "snapshot_size": sum(len(saved) for _, _, saved in self.snapshots),
                 "problems": list(self.problems)}
@@ -387,7 +388,7 @@ def _intercept_datasets(state, module, base_name):
                 bound.arguments["download"] = False
             if len(state.data_served) < 20:
                 state.data_served.append({"data_set": name, "root_asked": str(asked)[:300],
-                                          "root_served": served_root,
+                                          "root_served": state.config["data"]["folder"],
                                           "train": bool(bound.arguments.get("train", True))})
         elif bound.arguments.get("download"):
             raise RuntimeError(NOT_PROVIDED.format(name=name, provided=state.config["data"]["describe"]))
