@@ -243,6 +243,41 @@ def test_tensor_unfold_method_is_allowed(rubric):
     assert verdict.status == "pass"
 
 
+def test_aten_convolution_from_the_dispatch_log_is_forbidden(rubric):
+    """torch.convolution / torch.ops.aten.* / calls inside DisableTorchFunction reach the log only
+    as aten operators (grader/observe/kernel_probe.py: torch_op_logger)."""
+    verdict = FUNCTIONS.evaluate(rubric.check("A2.slide_example"),
+                                 slide(tensor(SLIDE_ANSWER), torch_calls=("aten.convolution", "aten.select")),
+                                 context(rubric))
+    assert verdict.status == "fail"
+    assert verdict.details["forbidden_calls"] == ["aten.convolution"]
+
+
+def test_aten_ops_of_a_correct_loop_are_allowed(rubric):
+    verdict = FUNCTIONS.evaluate(rubric.check("A2.slide_example"),
+                                 slide(tensor(SLIDE_ANSWER), torch_calls=("aten.mul", "aten.sum", "aten.slice",
+                                                                          "aten.unfold")),
+                                 context(rubric))
+    assert verdict.status == "pass"
+
+
+def test_switching_off_the_call_logs_fails_even_with_right_values(rubric):
+    record = slide(tensor(SLIDE_ANSWER))
+    record = replace(record, data={**record.data, "escape_hatches": ["DisableTorchFunction"]})
+    verdict = FUNCTIONS.evaluate(rubric.check("A2.slide_example"), record, context(rubric))
+    assert verdict.status == "fail"
+    assert "DisableTorchFunction" in verdict.message
+    assert verdict.details["escape_hatches"] == ["DisableTorchFunction"]
+
+
+def test_escape_hatches_matter_only_where_functions_are_forbidden(rubric):
+    check = rubric.check("A2.slide_example")
+    check = replace(check, options=MappingProxyType({**check.options, "forbidden": ()}))
+    record = slide(tensor(SLIDE_ANSWER))
+    record = replace(record, data={**record.data, "escape_hatches": ["DisableTorchFunction"]})
+    assert FUNCTIONS.evaluate(check, record, context(rubric)).status == "pass"
+
+
 # ------------------------------------------------------------------------ A1 and partial credit
 
 A1_INPUTS = [{"h_in": 3, "kernel_size": 2}, {"h_in": 28, "kernel_size": 3, "padding": 1},

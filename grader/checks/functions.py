@@ -45,6 +45,8 @@ CASE_SHAPE = "{call}: expected a result of shape {expected}, got shape {observed
 CASE_NOT_NUMERIC = "{call}: returned {type}, which is not a number or an array of numbers."
 FORBIDDEN_USED = ("`{name}` calls {calls}, which the exercise asks you not to use: compute it "
                   "yourself by sliding the window over the input.")
+ESCAPE_USED = ("`{name}` switches off the grader's view of library calls ({hatches}), so the grader cannot "
+               "tell which torch functions it uses; compute the result with ordinary tensor operations.")
 SUMMARY_PASS = "All {total} case(s) match PyTorch{where}."
 SUMMARY_FAIL = "{failed} of {total} case(s) differ from PyTorch{where}. First failing case: {first}"
 
@@ -102,6 +104,10 @@ class FunctionCheck:
             return Verdict.failed(feedback.NOT_CALLABLE.format(
                 name=name, type=data.get("value", {}).get("type", "?"), signature=signature))
         where = feedback.where(name, context)
+        hatches = list(data.get("escape_hatches") or ()) if options["forbidden"] else []
+        if hatches:
+            return Verdict.failed(ESCAPE_USED.format(name=name, hatches=", ".join(hatches)) + where,
+                                  escape_hatches=hatches)
         forbidden = _forbidden_calls(data["results"], options["forbidden"])
         if forbidden:
             return Verdict.failed(FORBIDDEN_USED.format(name=name, calls=", ".join(forbidden)) + where,

@@ -44,6 +44,10 @@ CONSTRUCT_FAILED = "`{call}` raised {error}: {message}"
 FORWARD_FAILED = "The forward pass on a batch of shape {shape} raised {error}: {message}"
 NOT_JUDGEABLE = ("This cannot be judged yet: forward() returned {output} and the network has no "
                  "layers the grader could see. Build the network in __init__ and return its output.")
+NO_CONV_TO_ORDER = ("The order rules look at the convolution stages, and your network has none (the grader saw: "
+                    "{layers}). Build the feature extractor from nn.Conv2d layers.")
+BUILT_AS = {"recorded_arguments": " (built with the arguments of `{instance}`: {cls}({arguments}))",
+            "reinitialised_copy": " (a re-initialised copy of `{instance}`)"}
 NO_REFERENCE = "The rubric has no [reference] table, so stage shapes cannot be compared."
 NEEDS_MODEL = "this check kind needs a [model] table in the rubric"
 
@@ -76,6 +80,16 @@ def model_payload(model: ModelSpec) -> dict[str, Any]:
     """How every probe that builds the student's network (B, D3, E1) names it and its shapes."""
     return {"model_class": model.model_class, "kwargs": dict(model.kwargs),
             "input_shape": list(model.input_shape), "n_classes": model.n_classes}
+
+
+def model_used(data: Mapping[str, Any]) -> str:
+    """How the grader built the network, when it took more than the class alone ('' otherwise)."""
+    model = data.get("model") or {}
+    template = BUILT_AS.get(model.get("built_with", ""))
+    if template is None:
+        return ""
+    return template.format(instance=model.get("instance"), cls=model.get("class"),
+                           arguments=model.get("arguments", ""))
 
 
 def model_probe(check: CheckSpec, rubric: Rubric) -> ProbeRequest:
@@ -149,8 +163,9 @@ class ArchitectureCheck:
         expected = [2, model.n_classes]
         observed = data["output"].get("shape")
         if observed == expected:
-            return Verdict.passed(f"{data['model_class']} maps a batch of shape {(2, *model.input_shape)} "
-                                  f"to shape {tuple(expected)}.")
+            return Verdict.passed(f"{data['model_class']}{model_used(data)} maps a batch of shape "
+                                  f"{(2, *model.input_shape)} to shape {tuple(expected)}.",
+                                  model=dict(data.get("model") or {}))
         return Verdict.failed(f"For a batch of shape {(2, *model.input_shape)} your network returned "
                               f"{_shape_text(observed, data['output'])}; expected {tuple(expected)}: one score "
                               f"per class for each image.")
@@ -169,6 +184,9 @@ class ArchitectureCheck:
         return Verdict.failed(_stage_difference(expected, observed), **details)
 
     def _layer_order(self, check: CheckSpec, data: Mapping[str, Any], context: ScoreContext) -> Verdict:
+        if not any(categorise(e) == "conv" for e in data["trace"]):
+            seen = ", ".join(e["type"] for e in data["trace"]) or "nothing"
+            return Verdict.failed(NO_CONV_TO_ORDER.format(layers=seen))
         problems = order_problems(data["trace"])
         if not problems:
             return Verdict.passed("Batch norm comes right before each activation, dropout right after one, "

@@ -10,7 +10,7 @@ import numpy as np
 
 from grader.checks.base import ScoreContext, Verdict
 from grader.checks.feedback import observed_data
-from grader.checks.network import NEEDS_MODEL, model_not_usable, model_payload, observed_model
+from grader.checks.network import NEEDS_MODEL, model_not_usable, model_payload, model_used, observed_model
 from grader.observe.codec import encode_array
 from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
@@ -122,7 +122,7 @@ class BriefTrainingCheck:
                  "train_loss": [round(e["train_loss"], 6) for e in epochs],
                  "accuracy": [round(float(np.mean(np.asarray(e["predictions"]) == labels)), 6) for e in epochs]}
         settings = record.inputs["settings"]
-        prefix = (f"The grader trained a fresh {data['model_class']} ({len(epochs)} epoch(s), "
+        prefix = (f"The grader trained a fresh {data['model_class']}{model_used(data)} ({len(epochs)} epoch(s), "
                   f"{settings['optimizer']} lr {settings['learning_rate']:g}, batch {settings['batch_size']}, "
                   f"seed {settings['seed']}, {settings['torch_threads']} thread(s))")
         if data.get("out_of_time"):
@@ -181,8 +181,8 @@ class SavedModelCheck:
             return Verdict.failed(f"Loading `{path}` into {data['model_class']}() with strict=True raised "
                                   f"{error['error']}: {error['message']}")
         if check.options["aspect"] == "loads":
-            return Verdict.passed(f"`{path}` loads into {data['model_class']}() with weights_only=True and "
-                                  f"strict=True.")
+            return Verdict.passed(f"`{path}` loads into {data['model_class']}{model_used(data)} with "
+                                  f"weights_only=True and strict=True.", model=dict(data.get("model") or {}))
         if "predict_error" in data:
             error = data["predict_error"]
             return Verdict.failed(f"Predicting with the loaded model raised {error['error']}: {error['message']}")

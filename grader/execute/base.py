@@ -50,6 +50,9 @@ class ExecutionSummary:
     warnings: tuple[str, ...] = ()
     limit_exceeded: str | None = None  # memory | processes | disk | cpu | file, when a limit stopped it
     sandbox: dict[str, Any] = field(default_factory=dict)  # what isolation the notebook ran under
+    # What the kernel preamble saw (grader/observe/kernel_preamble.py): library functions and
+    # global state the probes restored, threads the notebook left running, data sets served.
+    kernel: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

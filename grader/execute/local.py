@@ -22,7 +22,8 @@ from grader.execute.base import CellRun, ExecutionJob, ExecutionResult, Executio
 from grader.execute.kernel import KernelSession, start_kernel_session
 from grader.execute.limits import describe_exit, explain_error
 from grader.execute.sandbox import Sandbox, open_sandbox, sandbox_support
-from grader.observe.probe import ProbeReply, ProbeRequest, new_nonce, parse_reply, render_probe
+from grader.observe.preamble import KernelGate, facts_request, run_preamble
+from grader.observe.probe import ProbeReply, ProbeRequest, parse_reply, render_probe
 
 NOTEBOOK_COPY_NAME = "submission.ipynb"
 EXCERPT_LINES = 4
@@ -35,6 +36,7 @@ KERNEL_STUCK_WARNING = ("Cell {index} did not stop when interrupted after its ti
 KERNEL_STOPPED_WARNING = ("The kernel was stopped at cell {index}: {reason}. Cells 1..{before} were "
                           "run again in a fresh kernel to probe what they define.")
 START_FAILED = "The kernel could not be started: {error}"
+KERNEL_FACTS_KEY = "_kernel"  # the preamble's facts travel with the replies, then go to the summary
 
 
 def source_excerpt(source: str) -> str:
@@ -118,9 +120,10 @@ class LocalKernelExecutor:
                       if c["cell_type"] == "code" and _source(c).strip()]
         warnings: list[str] = []
         with self._kernel(sandbox, env, limits) as session:
+            gate = run_preamble(session, job.data, limits.kernel_start_timeout_s)
             first = self._run_cells(session, sandbox, job, notebook, code_cells, record_outputs=True)
             if first.died_at is None and first.stuck_at is None:
-                replies = self._run_probes(session, job.probes)
+                replies = self._run_probes(session, job.probes, gate)
                 self._after_probes(session, sandbox.workdir)
                 return _result(job, notebook, first, replies, warnings)
         # The kernel died or hung at some cell: replay the cells before it, then probe.
@@ -137,6 +140,7 @@ class LocalKernelExecutor:
                                             before=before_text))
         _prepare_workdir(sandbox, notebook, job)
         with self._kernel(sandbox, env, limits) as session:
+            gate = run_preamble(session, job.data, limits.kernel_start_timeout_s)
             replay = self._run_cells(session, sandbox, job, copy.deepcopy(notebook), before,
                                      record_outputs=False)
             if replay.died_at is not None or replay.stuck_at is not None:
@@ -144,7 +148,7 @@ class LocalKernelExecutor:
                 replies = {p.key: ProbeReply("kernel_died", message="the kernel died before probing")
                            for p in job.probes}
             else:
-                replies = self._run_probes(session, job.probes)
+                replies = self._run_probes(session, job.probes, gate)
                 self._after_probes(session, sandbox.workdir)
         return _result(job, notebook, first, replies, warnings)
 
@@ -193,23 +197,23 @@ class LocalKernelExecutor:
                 dropped_output_bytes=outcome.dropped_output_bytes)
         return state
 
-    def _run_probes(self, session: KernelSession,
-                    probes: tuple[ProbeRequest, ...]) -> dict[str, ProbeReply]:
-        nonce = new_nonce()  # drawn only now, after every student cell has run
+    def _run_probes(self, session: KernelSession, probes: tuple[ProbeRequest, ...],
+                    gate: KernelGate) -> dict[str, ProbeReply]:
         replies: dict[str, ProbeReply] = {}
         for request in probes:
             if not session.is_alive():
                 replies[request.key] = ProbeReply("kernel_died", message="the kernel died while probing")
                 continue
-            code, expressions = render_probe(request, nonce)
+            code, expressions, nonce = render_probe(request, gate)  # a nonce per probe, drawn now
             outcome = session.execute(code, request.timeout_s, silent=True,
                                       user_expressions=expressions, max_output_bytes=10_000)
-            replies[request.key] = _probe_reply(outcome, request)
+            replies[request.key] = _probe_reply(outcome, request, nonce)
             if outcome.kernel_stuck:
                 break
         for request in probes:
             replies.setdefault(request.key, ProbeReply(
                 "not_run", message="the kernel stopped answering during an earlier probe"))
+        replies[KERNEL_FACTS_KEY] = _kernel_facts(session, gate)
         return replies
 
 
@@ -238,7 +242,21 @@ def _close_event_loop() -> None:
         loop.close()
 
 
-def _probe_reply(outcome: Any, request: ProbeRequest) -> ProbeReply:
+def _kernel_facts(session: KernelSession, gate: KernelGate) -> ProbeReply:
+    """What the preamble saw: names the probes restored, threads left running, data served."""
+    facts: dict[str, Any] = {"preamble_problem": gate.problem} if gate.problem else {}
+    if not gate.problem and session.is_alive():
+        expressions, nonce = facts_request(gate)
+        outcome = session.execute("", 30.0, silent=True, user_expressions=expressions,
+                                  max_output_bytes=10_000)
+        try:
+            facts = parse_reply(outcome.user_expressions, nonce)
+        except (ValueError, SyntaxError) as error:
+            facts = {"problem": str(error)}
+    return ProbeReply("ok", data=facts)
+
+
+def _probe_reply(outcome: Any, request: ProbeRequest, nonce: str) -> ProbeReply:
     seconds = round(outcome.seconds, 3)
     if outcome.status == "timeout":
         return ProbeReply("timeout", seconds=seconds,
@@ -249,7 +267,7 @@ def _probe_reply(outcome: Any, request: ProbeRequest) -> ProbeReply:
         return ProbeReply("probe_error", seconds=seconds,
                           message=f"{outcome.error}: {outcome.message}")
     try:
-        return ProbeReply("ok", data=parse_reply(outcome.user_expressions), seconds=seconds)
+        return ProbeReply("ok", data=parse_reply(outcome.user_expressions, nonce), seconds=seconds)
     except (ValueError, SyntaxError) as error:
         return ProbeReply("probe_error", seconds=seconds, message=str(error))
 
@@ -267,7 +285,8 @@ def _notebook_json(notebook: dict[str, Any]) -> str:
 
 def _result(job: ExecutionJob, notebook: dict[str, Any], state: _Pass,
             replies: dict[str, ProbeReply], warnings: list[str]) -> ExecutionResult:
-    summary = ExecutionSummary(
+    facts = replies.pop(KERNEL_FACTS_KEY, None)
+    summary = ExecutionSummary(kernel=(facts.data or {}) if facts is not None else {},
         seconds=0.0, cells=tuple(state.runs[i] for i in sorted(state.runs)),
         kernel_died=state.died_at is not None, kernel_died_at_cell=state.died_at,
         kernel_exit_code=state.exit_code, notebook_timed_out=state.notebook_timed_out,

@@ -15,6 +15,16 @@ import traceback
 
 MAX_VALUE_ELEMENTS = 20_000
 MAX_TEXT = 2_000
+# In the kernel the preamble sets this to its state (start directory, constructor arguments);
+# in the grader's own process it stays None.
+KERNEL = None
+# Names that switch off what the call logs see (torch function modes, dispatch modes, the
+# profiler): a function whose code uses one of them hides its library calls on purpose.
+ESCAPE_HATCHES = {
+    "DisableTorchFunction", "DisableTorchFunctionSubclass", "_DisableTorchDispatch", "_disable_profiler",
+    "_pop_torch_function_stack", "_pop_torch_dispatch_stack", "_ExcludeDispatchKeyGuard", "_pop_mode",
+    "_set_torch_function_mode", "_IncludeDispatchKeyGuard", "_ForceDispatchKeyGuard",
+}
 
 
 def run(user_ns, request_json):
@@ -117,6 +127,52 @@ def torch_call_logger():
     return CallLogger()
 
 
+def torch_op_logger():
+    """A TorchDispatchMode recording the aten operators run while it is active: below torch's
+    Python API, so `torch.convolution`, `torch.ops.aten.*` and calls made inside
+    `torch._C.DisableTorchFunction()` are seen too."""
+    try:
+        from torch.utils._python_dispatch import TorchDispatchMode
+    except ImportError:
+        return None
+
+    class OpLogger(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            packet = getattr(func, "overloadpacket", None)
+            self.names.add("aten." + str(getattr(packet, "__name__", func)))
+            return func(*args, **(kwargs or {}))
+
+    return OpLogger()
+
+
+def code_names(function, user_ns, limit=200):
+    """The global and attribute names used by a function's code, by the code nested in it and by
+    the notebook's own functions it names (transitively, up to `limit` code objects)."""
+    import types
+
+    names, seen, pending = set(), set(), [function]
+    while pending and len(seen) < limit:
+        current = pending.pop()
+        code = getattr(current, "__code__", None)
+        if not isinstance(code, types.CodeType) or id(code) in seen:
+            continue
+        codes = [code]
+        while codes:
+            item = codes.pop()
+            seen.add(id(item))
+            names.update(item.co_names)
+            codes.extend(c for c in item.co_consts if isinstance(c, types.CodeType) and id(c) not in seen)
+        for name in code.co_names:
+            value = user_ns.get(name)
+            if isinstance(value, types.FunctionType) and value.__module__ == "__main__":
+                pending.append(value)
+    return names
+
+
 def signature_of(function):
     import inspect
 
@@ -133,13 +189,23 @@ def observe_calls(user_ns, request):
     function = user_ns[name]
     if not callable(function):
         return {"defined": True, "callable": False, "value": encode(function)}
+    import sys
+
+    names = code_names(function, user_ns) if request.get("trace") else set()
+    # A function can only call torch once torch is imported: in a notebook that never imported it
+    # (and a function that does not import it), the logs are skipped along with torch's import.
+    trace = request.get("trace") and ("torch" in sys.modules or names & {"torch", "import_module", "__import__"})
     results = []
     for case in request["cases"]:
         args = [decode(arg) for arg in case["args"]]
-        logger = torch_call_logger() if request.get("trace") else None
+        logger = torch_call_logger() if trace else None
+        op_logger = torch_op_logger() if logger is not None else None
         started = time.perf_counter()
         try:
-            if logger is not None:
+            if logger is not None and op_logger is not None:
+                with logger, op_logger:
+                    output = function(*args)
+            elif logger is not None:
                 with logger:
                     output = function(*args)
             else:
@@ -149,9 +215,12 @@ def observe_calls(user_ns, request):
             result = {"ok": False, **describe_error(error)}
         result["seconds"] = round(time.perf_counter() - started, 6)
         if logger is not None:
-            result["torch_calls"] = sorted(logger.names)
+            result["torch_calls"] = sorted(logger.names | (op_logger.names if op_logger else set()))
         results.append(result)
-    return {"defined": True, "callable": True, "signature": signature_of(function), "results": results}
+    info = {"defined": True, "callable": True, "signature": signature_of(function), "results": results}
+    if request.get("trace"):
+        info["escape_hatches"] = sorted(names & ESCAPE_HATCHES)
+    return info
 
 
 def observe_variable(user_ns, request):
@@ -192,14 +261,106 @@ def module_classes(user_ns):
             and value.__module__ == "__main__" and not name.startswith("_")]
 
 
+def module_instances(user_ns):
+    """(name, instance) of the nn.Module instances in the notebook's globals, in namespace order."""
+    import torch.nn as nn
+
+    return [(name, value) for name, value in list(user_ns.items())
+            if isinstance(value, nn.Module) and not name.startswith("_")]
+
+
+def recorded_arguments(instance):
+    """The (args, kwargs) the instance was constructed with, as the preamble recorded them."""
+    return None if KERNEL is None else KERNEL.constructor_arguments(instance)
+
+
+def short_repr(value):
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+class Recipe:
+    """How the grader builds a fresh instance of the student's network (under its own seed).
+
+    built_with: rubric_kwargs (the rubric's [model] kwargs), no_arguments, recorded_arguments (the
+    arguments an instance in the notebook's globals was constructed with) or reinitialised_copy
+    (a deep copy of such an instance whose every layer is reset with reset_parameters())."""
+
+    def __init__(self, model_class, built_with, args=(), kwargs=None, instance_name=None, instance=None):
+        self.model_class = model_class
+        self.built_with = built_with
+        self.args, self.kwargs = tuple(args), dict(kwargs or {})
+        self.instance_name, self.instance = instance_name, instance
+
+    def build(self):
+        import copy
+
+        if self.built_with == "reinitialised_copy":
+            return reinitialised_copy(self.instance)
+        args, kwargs = self.args, self.kwargs
+        if self.built_with == "recorded_arguments":
+            try:
+                args, kwargs = copy.deepcopy((args, kwargs))
+            except Exception:  # arguments that cannot be copied are passed as they are
+                pass
+        return self.model_class(*args, **kwargs)
+
+    def describe(self):
+        arguments = [short_repr(a) for a in self.args] + [f"{k}={short_repr(v)}" for k, v in self.kwargs.items()]
+        return {"class": self.model_class.__name__, "built_with": self.built_with,
+                "instance": self.instance_name, "arguments": ", ".join(arguments)}
+
+
+def reinitialised_copy(instance):
+    """A deep copy with every layer reset by its own reset_parameters(); refused when a layer with
+    parameters or buffers has none (its trained values would survive)."""
+    import copy
+
+    model = copy.deepcopy(instance)
+    for module in model.modules():
+        own = list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+        elif own:
+            raise TypeError(f"{type(module).__name__} has parameters but no reset_parameters(), so a "
+                            f"copy of `{type(instance).__name__}` cannot be re-initialised")
+    return model
+
+
+def recipes_for(model_class, kwargs, user_ns):
+    """Every way to build the class, in the order tried: the rubric's kwargs, no arguments, then
+    the recorded arguments of each instance of exactly this class in the notebook's globals."""
+    recipes = []
+    if kwargs:
+        recipes.append(Recipe(model_class, "rubric_kwargs", kwargs=kwargs))
+    recipes.append(Recipe(model_class, "no_arguments"))
+    for name, instance in module_instances(user_ns):
+        recorded = recorded_arguments(instance) if type(instance) is model_class else None
+        if recorded is not None:
+            recipes.append(Recipe(model_class, "recorded_arguments", recorded[0], recorded[1], name, instance))
+    return recipes
+
+
+def first_buildable(recipes):
+    """(recipe, model) for the first recipe that builds, or (None, error of the first failure)."""
+    first_error = None
+    for recipe in recipes:
+        try:
+            return recipe, recipe.build()
+        except TypeError as error:  # wrong arguments: try the next way
+            first_error = first_error or error
+        except Exception as error:
+            first_error = first_error or error
+            break
+    return None, first_error
+
+
 def instantiate(model_class, kwargs):
     """An instance built with the rubric's keyword arguments, or with none if it takes none."""
-    try:
-        return model_class(**kwargs), kwargs
-    except TypeError:
-        if not kwargs:
-            raise
-        return model_class(), {}
+    recipe, model = first_buildable(recipes_for(model_class, kwargs, {}))
+    if recipe is None:
+        raise model
+    return model, recipe.kwargs
 
 
 def trace_model(model, x):
@@ -265,9 +426,15 @@ def output_summary(output):
     return summary
 
 
-def resolve_model_class(user_ns, request):
-    """The class to grade: the rubric's name, or with "auto" the notebook's nn.Module subclass
-    that maps the input shape to the class count (classes with conv layers first)."""
+def model_candidates(user_ns, request):
+    """The ways to build the network to grade, best first, and what was tried (for the report).
+
+    A named class: its recipes (see recipes_for) that build. "auto": every nn.Module subclass the
+    notebook defined, built by its first working recipe, then (only when none of those fits) a
+    re-initialised copy of each other nn.Module instance in the notebook's globals (e.g. an
+    nn.Sequential); kept when it maps the input shape to the class count, and ordered: classes
+    with convolution layers first, then classes with an instance in the notebook's globals, then
+    definition (namespace) order."""
     import torch
     import torch.nn as nn
 
@@ -276,46 +443,87 @@ def resolve_model_class(user_ns, request):
     if name != "auto":
         model_class = user_ns.get(name)
         if model_class is None:
-            return None, {**info, "problem": "not_defined"}
+            return [], {**info, "problem": "not_defined"}
         if not (isinstance(model_class, type) and issubclass(model_class, nn.Module)):
-            return None, {**info, "problem": "not_module", "type": qualified(model_class)}
-        return model_class, info
+            return [], {**info, "problem": "not_module", "type": qualified(model_class)}
+        recipes = []
+        for recipe in recipes_for(model_class, request["kwargs"], user_ns):
+            try:
+                recipe.build()
+                recipes.append(recipe)
+            except Exception as error:
+                info.setdefault("construct_error", describe_error(error))
+        if recipes:
+            info.pop("construct_error", None)
+        return recipes, info
+    instances = module_instances(user_ns)
+    with_instance = {type(instance) for _, instance in instances}
     tried = []
     for candidate in info["module_classes"]:
-        entry = {"class": candidate}
-        try:
-            torch.manual_seed(0)
-            model, _ = instantiate(user_ns[candidate], request["kwargs"])
-            model.eval()
-            with torch.no_grad():
-                output = model(torch.zeros(2, *request["input_shape"]))
-            entry["output_shape"] = shape_of(output)
-            entry["has_conv"] = any("Conv" in type(m).__name__ for m in model.modules())
-            entry["fits"] = entry["output_shape"] == [2, request["n_classes"]]
-        except Exception as error:
-            entry.update(fits=False, **describe_error(error))
-        tried.append(entry)
-    fitting = [e for e in tried if e["fits"]]
-    fitting.sort(key=lambda e: not e["has_conv"])
-    info["candidates"] = tried
+        tried.append(try_candidate(recipes_for(user_ns[candidate], request["kwargs"], user_ns), request))
+    if not any(entry["fits"] for entry, _ in tried):
+        classes = {user_ns[c] for c in info["module_classes"]}
+        for instance_name, instance in instances:  # losses and activations have no parameters: skipped
+            if type(instance) not in classes and any(True for _ in instance.parameters()):
+                recipe = Recipe(type(instance), "reinitialised_copy", instance_name=instance_name,
+                                instance=instance)
+                tried.append(try_candidate([recipe], request))
+    fitting = [(entry, recipe) for entry, recipe in tried if entry["fits"]]
+    fitting.sort(key=lambda pair: (not pair[0]["has_conv"], pair[1].model_class not in with_instance))
+    info["candidates"] = [entry for entry, _ in tried]
     if not fitting:
-        return None, {**info, "problem": "no_candidate"}
-    return user_ns[fitting[0]["class"]], info
+        return [], {**info, "problem": "no_candidate"}
+    torch.manual_seed(0)
+    return [recipe for _, recipe in fitting], info
+
+
+def try_candidate(recipes, request):
+    """(what was tried, the recipe that built it) for one candidate class."""
+    import torch
+
+    entry = {"class": recipes[0].model_class.__name__}
+    torch.manual_seed(0)
+    recipe, model = first_buildable(recipes)
+    if recipe is None:
+        entry.update(fits=False, **describe_error(model))
+        return entry, None
+    entry.update(recipe.describe())
+    try:
+        model.eval()
+        with torch.no_grad():
+            output = model(torch.zeros(2, *request["input_shape"]))
+        entry["output_shape"] = shape_of(output)
+        entry["has_conv"] = any("Conv" in type(m).__name__ for m in model.modules())
+        entry["fits"] = entry["output_shape"] == [2, request["n_classes"]]
+    except Exception as error:
+        entry.update(fits=False, **describe_error(error))
+    return entry, recipe
+
+
+def resolve_model(user_ns, request):
+    """(recipe, info): the network to grade, or (None, info saying why there is none)."""
+    recipes, info = model_candidates(user_ns, request)
+    if not recipes:
+        if "construct_error" in info:
+            return None, {**info, "found": True, "model_class": request["model_class"]}
+        return None, {**info, "found": False}
+    recipe = recipes[0]
+    info.update(found=True, model_class=recipe.model_class.__name__, model=recipe.describe(),
+                used_kwargs=recipe.kwargs)
+    return recipe, info
 
 
 def observe_model(user_ns, request):
     import torch
 
-    model_class, info = resolve_model_class(user_ns, request)
-    if model_class is None:
-        return {"found": False, **info}
-    info.update(found=True, model_class=model_class.__name__)
+    recipe, info = resolve_model(user_ns, request)
+    if recipe is None:
+        return info
     torch.manual_seed(request["seed"])
     try:
-        model, used_kwargs = instantiate(model_class, request["kwargs"])
+        model = recipe.build()
     except Exception as error:
         return {**info, "construct_error": describe_error(error)}
-    info["used_kwargs"] = used_kwargs
     generator = torch.Generator().manual_seed(request["seed"])
     x = torch.rand((2, *request["input_shape"]), generator=generator)
     model.eval()
@@ -471,16 +679,15 @@ def observe_training(user_ns, request):
     """Train a fresh instance of the student's class with the grader's own fixed loop."""
     import torch
 
-    model_class, info = resolve_model_class(user_ns, request)
-    if model_class is None:
-        return {"found": False, **info}
-    info.update(found=True, model_class=model_class.__name__)
+    recipe, info = resolve_model(user_ns, request)
+    if recipe is None:
+        return info
     threads = torch.get_num_threads()
     torch.set_num_threads(request["threads"])
     started = time.perf_counter()
     try:
         torch.manual_seed(request["seed"])
-        model, _ = instantiate(model_class, request["kwargs"])
+        model = recipe.build()
         x, y, x_eval = decode(request["x"]), decode(request["y"]), decode(request["x_eval"])
         with torch.no_grad():
             model.eval()
@@ -522,9 +729,10 @@ def observe_saved_model(user_ns, request):
 
     import torch
 
-    path = request["path"]
+    start_dir = KERNEL.start_dir if KERNEL is not None else os.getcwd()
+    path = os.path.join(start_dir, request["path"])  # where the notebook started, whatever it chdir'd to
     if not os.path.isfile(path):
-        return {"exists": False, "files": sorted(os.listdir("."))[:50]}
+        return {"exists": False, "files": sorted(os.listdir(start_dir))[:50]}
     info = {"exists": True, "bytes": os.path.getsize(path)}
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
@@ -532,21 +740,36 @@ def observe_saved_model(user_ns, request):
         return {**info, "load_error": describe_error(error)}
     if not isinstance(state, dict):
         return {**info, "state_type": qualified(state)}
-    model_class, found = resolve_model_class(user_ns, request)
+    recipes, found = model_candidates(user_ns, request)
     info.update(found)
-    if model_class is None:
+    if not recipes:
+        if "construct_error" in found:  # the class exists but no way of building it works
+            return {**info, "found": True, "model_class": request["model_class"],
+                    "strict_error": found["construct_error"]}
         return {**info, "found": False}
-    info.update(found=True, model_class=model_class.__name__)
-    try:
-        model, _ = instantiate(model_class, request["kwargs"])
-        model.load_state_dict(state, strict=True)
-    except Exception as error:
+    model, recipe, error = load_into_candidates(recipes, state)
+    info.update(found=True, model_class=recipe.model_class.__name__, model=recipe.describe())
+    if model is None:
         return {**info, "strict_error": describe_error(error)}
     try:
         info["predictions"] = predict(model, decode(request["x_eval"]))
     except Exception as error:
         info["predict_error"] = describe_error(error)
     return info
+
+
+def load_into_candidates(recipes, state):
+    """(model, recipe, None) for the first candidate that loads the saved state dict strictly;
+    else (None, the best candidate, its error)."""
+    first_error = None
+    for recipe in recipes:
+        try:
+            model = recipe.build()
+            model.load_state_dict(state, strict=True)
+            return model, recipe, None
+        except Exception as error:
+            first_error = first_error or error
+    return None, recipes[0], first_error
 
 
 HANDLERS = {

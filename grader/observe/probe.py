@@ -1,8 +1,10 @@
 """Probe requests (what to observe in the kernel) and their replies, and the code that carries them.
 
-A reply is taken only from the `user_expressions` of the probe's own execute reply, under a
-variable name built from a nonce drawn after the student's cells ran: text the notebook printed
-or files it wrote never count as observations.
+A probe is one user expression, evaluated by the kernel after an empty cell: it reaches the
+preamble's gate (see grader/observe/preamble.py) without looking up any name in the notebook's
+namespace, and its value goes straight into the execute reply, with no variable in between that a
+thread could rewrite. The reply must echo a nonce drawn for this probe alone. Text the notebook
+printed or files it wrote never count as observations.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ import ast
 import json
 import secrets
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from typing import Any
+
+from grader.observe.preamble import KernelGate
 
 
 @dataclass(frozen=True)
@@ -35,37 +37,29 @@ class ProbeReply:
     seconds: float = 0.0
 
 
-@lru_cache(maxsize=1)
-def probe_source() -> str:
-    return resources.files("grader.observe").joinpath("kernel_probe.py").read_text("utf-8")
-
-
 def new_nonce() -> str:
     return secrets.token_hex(8)
 
 
-def render_probe(request: ProbeRequest, nonce: str) -> tuple[str, dict[str, str]]:
-    """The code to execute in the kernel and the user expression that fetches its result."""
-    result_name = f"_grader_result_{nonce}"
-    function_name = f"_grader_probe_{nonce}"
-    code = (
-        f"def {function_name}():\n"
-        f"    import IPython\n"
-        f"    namespace = {{'__name__': 'grader_probe'}}\n"
-        f"    exec(compile({probe_source()!r}, '<grader-probe>', 'exec'), namespace)\n"
-        f"    return namespace['run'](IPython.get_ipython().user_ns, {json.dumps(request.payload)!r})\n"
-        f"{result_name} = {function_name}()\n"
-        f"del {function_name}\n"
-    )
-    return code, {"result": f"globals().pop({result_name!r})"}
+def render_probe(request: ProbeRequest, gate: KernelGate) -> tuple[str, dict[str, str], str]:
+    """The (empty) cell code, the user expression that runs the probe, and the nonce to expect."""
+    nonce = new_nonce()
+    expression = gate.expression("probe", nonce, json.dumps(request.payload))
+    return "", {"result": expression}, nonce
 
 
-def parse_reply(user_expressions: dict[str, Any]) -> dict[str, Any]:
-    """Decode the probe's JSON result from the execute reply; ValueError if it is not there."""
+def parse_reply(user_expressions: dict[str, Any], nonce: str) -> dict[str, Any]:
+    """Decode the probe's JSON result from the execute reply; ValueError if it is not there or
+    does not echo this probe's nonce."""
     entry = user_expressions.get("result")
     if not entry or entry.get("status") != "ok":
-        raise ValueError(f"the probe returned no result ({(entry or {}).get('ename', 'missing')})")
+        entry = entry or {}
+        raise ValueError(f"the probe returned no result ({entry.get('ename', 'missing')}: "
+                         f"{str(entry.get('evalue', ''))[:300]})")
     text = ast.literal_eval(entry["data"]["text/plain"])
     if not isinstance(text, str):
         raise ValueError("the probe result is not a string")
-    return json.loads(text)
+    reply = json.loads(text)
+    if not isinstance(reply, dict) or reply.get("nonce") != nonce:
+        raise ValueError("the probe's reply does not carry this probe's nonce")
+    return reply["result"]
