@@ -82,6 +82,11 @@ def model_payload(model: ModelSpec) -> dict[str, Any]:
             "input_shape": list(model.input_shape), "n_classes": model.n_classes}
 
 
+def model_facts(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's `details.model` (which class, instance and arguments), when the probe said."""
+    return {"model": dict(data["model"])} if data.get("model") else {}
+
+
 def model_used(data: Mapping[str, Any]) -> str:
     """How the grader built the network, when it took more than the class alone ('' otherwise)."""
     model = data.get("model") or {}
@@ -165,7 +170,7 @@ class ArchitectureCheck:
         if observed == expected:
             return Verdict.passed(f"{data['model_class']}{model_used(data)} maps a batch of shape "
                                   f"{(2, *model.input_shape)} to shape {tuple(expected)}.",
-                                  model=dict(data.get("model") or {}))
+                                  **model_facts(data))
         return Verdict.failed(f"For a batch of shape {(2, *model.input_shape)} your network returned "
                               f"{_shape_text(observed, data['output'])}; expected {tuple(expected)}: one score "
                               f"per class for each image.")

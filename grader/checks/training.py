@@ -10,7 +10,7 @@ import numpy as np
 
 from grader.checks.base import ScoreContext, Verdict
 from grader.checks.feedback import observed_data
-from grader.checks.network import NEEDS_MODEL, model_not_usable, model_payload, model_used, observed_model
+from grader.checks.network import NEEDS_MODEL, model_facts, model_not_usable, model_payload, model_used, observed_model
 from grader.observe.codec import encode_array
 from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
@@ -181,8 +181,8 @@ class SavedModelCheck:
             return Verdict.failed(f"Loading `{path}` into {data['model_class']}() with strict=True raised "
                                   f"{error['error']}: {error['message']}")
         if check.options["aspect"] == "loads":
-            return Verdict.passed(f"`{path}` loads into {data['model_class']}{model_used(data)} with "
-                                  f"weights_only=True and strict=True.", model=dict(data.get("model") or {}))
+            return Verdict.passed(f"`{path}` loads into {data['model_class']}(){model_used(data)} with "
+                                  f"weights_only=True and strict=True.", **model_facts(data))
         if "predict_error" in data:
             error = data["predict_error"]
             return Verdict.failed(f"Predicting with the loaded model raised {error['error']}: {error['message']}")
