@@ -72,6 +72,7 @@ def main() -> None:
     grader score reports --rubric rubrics/ex06.toml                     # re-score, no kernels
     grader data digits28 --out data                                     # the students' data file
     grader template github-classroom > .github/workflows/grade.yml      # CI for submission repos
+    grader bundle --public rubrics/ex06.toml --out build/student        # the students' wheel
     """
 
 
@@ -212,6 +213,26 @@ def template(name: str) -> None:
     from grader.templates import template_path
 
     click.echo(template_path(name).read_text("utf-8"), nl=False)
+
+
+@main.command()
+@click.option("--public", "public_rubric", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="The full rubric whose public checks the students' package holds.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("build/student"), show_default=True,
+              help="Folder for the students' project (replaced); the wheel goes into its dist/.")
+@click.option("--no-wheel", is_flag=True, help="Write the project folder only, do not build the wheel.")
+def bundle(public_rubric: Path, out_dir: Path, no_wheel: bool) -> None:
+    """Build the package students and their CI install: the grader with the public checks of
+    RUBRIC as its default rubric, no hidden check, no reference solution, no data. (The
+    instructor's package, every rubric included, is the project itself: `pip wheel .`.)"""
+    from grader.bundle import bundle_public
+
+    result = _run(lambda: bundle_public(public_rubric, out_dir, build_wheel=not no_wheel))
+    click.echo(f"Students' project: {result.project} ({len(result.public_checks)} public checks; "
+               f"left out {len(result.dropped_checks)} hidden: {', '.join(result.dropped_checks) or 'none'})")
+    if result.wheel is not None:
+        click.echo(f"Wrote {result.wheel}")
 
 
 @main.group()
