@@ -101,3 +101,31 @@ def test_gradescope_run_autograder_without_a_notebook_still_writes_results(tmp_p
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert validate_results(results) == [] and results["score"] == 0
     assert "could not be graded" in results["output"] and "does not exist" in results["output"]
+
+
+def check_workflow_schema(path: Path) -> subprocess.CompletedProcess:
+    """GitHub's workflow schema, as vendored by check-jsonschema (works offline)."""
+    return subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_workflow_template_is_valid_against_githubs_workflow_schema(tmp_path) -> None:
+    done = check_workflow_schema(template_path("github-classroom"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The validator bites: the same workflow with a step that both runs and uses is rejected.
+    broken = template_path("github-classroom").read_text("utf-8").replace(
+        "      - name: Install the grader\n", "      - name: Install the grader\n        uses: actions/cache@v4\n        bogus-key: 1\n")
+    (tmp_path / "broken.yml").write_text(broken)
+    assert check_workflow_schema(tmp_path / "broken.yml").returncode != 0
+
+
+def test_workflow_installs_cpu_only_torch_and_bubblewrap_before_grading() -> None:
+    steps = workflow()["jobs"]["grade"]["steps"]
+    names = [step.get("name") for step in steps]
+    torch_step = next(step for step in steps if "torch" in step.get("run", ""))
+    assert "--index-url https://download.pytorch.org/whl/cpu" in torch_step["run"]
+    sandbox = next(step for step in steps if "bubblewrap" in step.get("run", ""))
+    assert "kernel.apparmor_restrict_unprivileged_userns=0" in sandbox["run"]
+    assert sandbox["continue-on-error"] is True  # grading still runs, saying NOT ISOLATED
+    assert names.index(torch_step["name"]) < names.index("Install the grader") < names.index(GRADING_STEP)
+    assert names.index(sandbox["name"]) < names.index(GRADING_STEP)
