@@ -44,10 +44,11 @@ samples: $(STAMP)
 	$(BIN)/python tests/make_samples.py
 
 # The zip to upload as a Gradescope autograder: setup.sh and run_autograder at its root, the
-# grader's source beside them (see README, "Gradescope").
+# grader's source beside them (see README, "Gradescope"); of reference/ only the module, no notebook.
 gradescope-zip:
-	rm -rf build/gradescope && mkdir -p build/gradescope
-	cp -r grader rubrics reference pyproject.toml README.md build/gradescope/
+	rm -rf build/gradescope && mkdir -p build/gradescope/reference
+	cp -r grader rubrics pyproject.toml README.md constraints.txt build/gradescope/
+	cp reference/ex06_reference.py build/gradescope/reference/
 	cp grader/templates/gradescope/setup.sh grader/templates/gradescope/run_autograder build/gradescope/
 	find build/gradescope -name __pycache__ -prune -exec rm -rf {} +
 	cd build/gradescope && $(PYTHON) -m zipfile -c ../gradescope-autograder.zip *

@@ -188,6 +188,7 @@ def check(notebook: Path, rubric: Path, out_dir: Path | None, as_json: bool, all
         written.append(writers.write_gradescope(gradescope_path, report))
     if os.environ.get(GITHUB_STEP_SUMMARY):
         writers.append_markdown_summary(Path(os.environ[GITHUB_STEP_SUMMARY]), report, title, not all_checks)
+    _print_isolation_notes(report)
     if as_json:
         click.echo(report.to_json())
     elif not quiet:
@@ -322,6 +323,17 @@ def _enforce_min_score(report, minimum: float, is_percent: bool) -> None:
         unit = "%" if is_percent else " points"
         click.echo(BELOW_MIN_SCORE.format(score=f"{round(score, 1):g}{unit}", minimum=f"{minimum:g}{unit}"), err=True)
         sys.exit(MIN_SCORE_EXIT)
+
+
+def _print_isolation_notes(report) -> None:
+    """On stderr: how isolated the notebook ran (no bubblewrap on macOS / Windows, no rlimits)."""
+    from grader.execute.limits import NO_RLIMITS, rlimits_available
+
+    notes = [w for w in (report.execution or {}).get("warnings", ()) if "NOT ISOLATED" in w]
+    if report.execution is not None and not rlimits_available():
+        notes.append(NO_RLIMITS)
+    for text in notes:
+        click.secho(f"Note: {text}", err=True, fg="yellow")
 
 
 def _print_check(report, all_checks: bool = False, note: str = "") -> None:
