@@ -114,7 +114,8 @@ def test_workflow_template_is_valid_against_githubs_workflow_schema(tmp_path) ->
     assert done.returncode == 0, done.stdout + done.stderr
     # The validator bites: the same workflow with a step that both runs and uses is rejected.
     step = "      - name: Install the grader\n"
-    broken = template_path("github-classroom").read_text("utf-8").replace(step, step + "        uses: actions/cache@v4\n")
+    text = template_path("github-classroom").read_text("utf-8")
+    broken = text.replace(step, step + "        uses: actions/cache@v4\n")
     (tmp_path / "broken.yml").write_text(broken)
     assert check_workflow_schema(tmp_path / "broken.yml").returncode != 0
 
