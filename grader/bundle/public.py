@@ -43,6 +43,9 @@ import torch.nn.functional as F
 NO_CHECKOUT = ("`grader bundle` builds from the project's source: run it from a checkout of the grader "
                "(a folder with pyproject.toml, grader/, rubrics/ and reference/), not from an installed copy.")
 BUILD_FAILED = "Building the students' wheel failed:\n{output}"
+MARKER = ".grader-bundle"
+NOT_EMPTY = ("{out} is not empty and was not written by `grader bundle`: choose a new or empty folder for the "
+             "students' project (--out).")
 
 
 class BundleError(GraderError):
@@ -69,9 +72,12 @@ def bundle_public(rubric_path: str | Path, out_dir: str | Path, build_wheel: boo
     if not (checkout / "pyproject.toml").is_file():
         raise BundleError(NO_CHECKOUT)
     out = Path(out_dir)
-    if out.exists():
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).is_file():  # never wipe a folder this command did not write
+            raise BundleError(NOT_EMPTY.format(out=out))
         shutil.rmtree(out)
     _copy_project(checkout, out)
+    (out / MARKER).write_text("written by `grader bundle --public`; replaced by the next run\n", "utf-8")
     document, _ = _read_document(rubric_path, rubric_path.read_bytes(), ())
     public_ids = tuple(c.id for c in full.checks if c.public)
     dropped = tuple(c.id for c in full.checks if not c.public)
@@ -93,7 +99,7 @@ def bundle_public(rubric_path: str | Path, out_dir: str | Path, build_wheel: boo
 
 def _copy_project(checkout: Path, out: Path) -> None:
     """The project's package and build files; rubrics/ and reference/ are written fresh."""
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         if (checkout / name).is_file():
             shutil.copy2(checkout / name, out / name)
