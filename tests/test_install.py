@@ -20,6 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from gradescope_spec import validate_results
 from support import DEFAULT_RUBRIC, GOOD_DEF, REPO, SAMPLES, write_notebook
 
 from grader.bundle import bundle_public
@@ -195,8 +196,14 @@ def test_gradescope_zip_unpacked_like_autograder_runs_a_submission(tmp_path) -> 
                           timeout=1200, env=clean_env(AUTOGRADER_ROOT=str(root)), cwd=root)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((root / "results" / "results.json").read_text())
+    assert validate_results(results) == []
     full = load_rubric(DEFAULT_RUBRIC)
-    assert results["score"] == full.max_score - 5  # A2.random_inputs and the hidden A2.padding_stride
+    # Every check, hidden ones included, as the batch grades it: A2.random_inputs and the hidden
+    # A2.padding_stride (3 + 2 points) are lost.
+    assert results["score"] == full.max_score - 5
     assert results["extra_data"]["max_score"] == full.max_score
+    tests = {t["name"].split(":")[0]: t for t in results["tests"]}
+    assert tests["A2.padding_stride"]["visibility"] == "after_published"
+    assert tests["A2.random_inputs"]["status"] == "failed" and tests["A2.random_inputs"]["visibility"] == "visible"
     # run_autograder ran /autograder/venv/bin/grader: the installed package, not this checkout
     assert Path(installed(venv, "import grader; print(grader.__file__)")).is_relative_to(venv.root)

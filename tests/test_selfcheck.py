@@ -56,6 +56,7 @@ def kernel_run(tmp_path_factory):
         "%selfcheck A2",
         "selfcheck('D3')",  # no CNN defined: says how long training takes, then what is missing
         "selfcheck('Z9')",
+        "def conv_output_size(*args, **kwargs):\n    raise ValueError('<script>alert(1)</script>')\nselfcheck('A1')",
     ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src) for src in cells])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -123,3 +124,11 @@ def test_cli_check_with_task_probes_only_that_task_and_says_so(tmp_path: Path) -
     observations = json.loads((out / "nb" / "observations.json").read_text())
     assert {key.split(".")[0] for key in observations["probes"]} == {"A1"}
     assert all(not key.startswith("D3") for key in observations["probes"])
+
+
+@pytest.mark.kernel
+def test_student_text_is_escaped_in_the_html_table(kernel_run) -> None:
+    page = html_of(kernel_run[6])
+    assert "[FAIL]" not in page and "FAIL" in page  # the HTML view, not the text one
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
+    assert "<script>alert(1)</script>" in outputs_text(kernel_run[6])  # plain text is shown as text
