@@ -326,10 +326,11 @@ def _enforce_min_score(report, minimum: float, is_percent: bool) -> None:
 
 
 def _print_isolation_notes(report) -> None:
-    """On stderr: how isolated the notebook ran (no bubblewrap on macOS / Windows, no rlimits)."""
+    """On stderr: the run's warnings, e.g. NOT ISOLATED (no bubblewrap: macOS, Windows) or no rlimits."""
     from grader.execute.limits import NO_RLIMITS, rlimits_available
+    from grader.report.text import clean_text
 
-    notes = [w for w in (report.execution or {}).get("warnings", ()) if "NOT ISOLATED" in w]
+    notes = [clean_text(warning) for warning in (report.execution or {}).get("warnings", ())]
     if report.execution is not None and not rlimits_available():
         notes.append(NO_RLIMITS)
     for text in notes:
