@@ -151,9 +151,11 @@ def test_workflow_grading_step_with_the_installed_students_grader(student, tmp_p
     assert done.returncode == 0, done.stdout + done.stderr
     public = load_rubric(DEFAULT_RUBRIC).public_only()
     suite = ET.parse(checkout / "grader-results" / "junit.xml").getroot().find("testsuite")
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == (str(len(public.checks)), "1", "0")
     failed = [case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None]
-    assert failed == ["A2.random_inputs: 2D convolution of random images and kernels"]  # D1/D2 pass: recorded
+    # D1/D2 pass with the recorded reference outcomes. (On a machine so loaded that the notebook's
+    # own training or D3's time budget runs out, more is lost: the output below says what.)
+    assert failed == ["A2.random_inputs: 2D convolution of random images and kernels"], done.stdout
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == (str(len(public.checks)), "1", "0")
     assert f"Public checks: {public.max_score - 3:g} / {public.max_score:g} points." in done.stdout
     assert (checkout / "grader-results" / "feedback.html").stat().st_size > 5000
     assert f"{public.max_score - 3:g} / {public.max_score:g} points" in summary.read_text()
@@ -200,6 +202,8 @@ def test_gradescope_zip_unpacked_like_autograder_runs_a_submission(tmp_path) -> 
     full = load_rubric(DEFAULT_RUBRIC)
     # Every check, hidden ones included, as the batch grades it: A2.random_inputs and the hidden
     # A2.padding_stride (3 + 2 points) are lost.
+    lost = {t["name"].split(":")[0]: t["output"] for t in results["tests"] if t["score"] < t["max_score"]}
+    assert sorted(lost) == ["A2.padding_stride", "A2.random_inputs"], lost
     assert results["score"] == full.max_score - 5
     assert results["extra_data"]["max_score"] == full.max_score
     tests = {t["name"].split(":")[0]: t for t in results["tests"]}
