@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: grade test lint samples clean sandbox chromium gradescope-zip
+.PHONY: grade test lint samples clean sandbox chromium gradescope-zip student-wheel
 
 # Notebooks run isolated under bubblewrap (grader/execute/sandbox.py). Install it where we can (as
 # root, with apt-get); elsewhere say how, and go on: the grader then warns in every report.
@@ -53,6 +53,10 @@ gradescope-zip:
 	find build/gradescope -name __pycache__ -prune -exec rm -rf {} +
 	cd build/gradescope && $(PYTHON) -m zipfile -c ../gradescope-autograder.zip *
 	@echo "Wrote build/gradescope-autograder.zip"
+
+# The package students and their CI install: public checks only (see README, "Installing").
+student-wheel: $(STAMP)
+	$(BIN)/grader bundle --public rubrics/ex06.toml --out build/student
 
 clean:
 	rm -rf reports .pytest_cache build tests/artifacts
