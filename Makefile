@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # Notebooks graded at once: chosen from the cores and the memory (grader grade --jobs auto); or JOBS=2.
 JOBS   ?= auto
 
-.PHONY: grade test lint samples clean sandbox chromium gradescope-zip
+.PHONY: grade test lint samples clean sandbox chromium gradescope-zip student-wheel
 
 # Notebooks run isolated under bubblewrap (grader/execute/sandbox.py). Install it where we can (as
 # root, with apt-get); elsewhere say how, and go on: the grader then warns in every report.
@@ -21,8 +21,9 @@ sandbox:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+# constraints.txt pins torch for grading; the package itself accepts any torch>=2.1.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 grade: $(STAMP) sandbox
@@ -44,14 +45,19 @@ samples: $(STAMP)
 	$(BIN)/python tests/make_samples.py
 
 # The zip to upload as a Gradescope autograder: setup.sh and run_autograder at its root, the
-# grader's source beside them (see README, "Gradescope").
+# grader's source beside them (see README, "Gradescope"); of reference/ only the module, no notebook.
 gradescope-zip:
-	rm -rf build/gradescope && mkdir -p build/gradescope
-	cp -r grader rubrics reference pyproject.toml README.md build/gradescope/
+	rm -rf build/gradescope && mkdir -p build/gradescope/reference
+	cp -r grader rubrics pyproject.toml README.md constraints.txt build/gradescope/
+	cp reference/ex06_reference.py build/gradescope/reference/
 	cp grader/templates/gradescope/setup.sh grader/templates/gradescope/run_autograder build/gradescope/
 	find build/gradescope -name __pycache__ -prune -exec rm -rf {} +
 	cd build/gradescope && $(PYTHON) -m zipfile -c ../gradescope-autograder.zip *
 	@echo "Wrote build/gradescope-autograder.zip"
+
+# The package students and their CI install: public checks only (see README, "Installing").
+student-wheel: $(STAMP)
+	$(BIN)/grader bundle --public rubrics/ex06.toml --out build/student
 
 clean:
 	rm -rf reports .pytest_cache build tests/artifacts

@@ -1,14 +1,14 @@
 """Automated grading of Exercise 06 (CNN for image classification) notebooks.
 
 Library entry points (the CLI is a thin layer over these):
-`grade_batch`, `check_notebook`, `rescore`, `load_rubric`.
+`grade_batch`, `check_notebook`, `rescore`, `load_rubric`; `selfcheck` in a student's kernel.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "grade_batch", "check_notebook", "rescore", "load_rubric"]
+__all__ = ["__version__", "grade_batch", "check_notebook", "rescore", "load_rubric", "selfcheck"]
 
 
 def __getattr__(name: str):
@@ -17,6 +17,10 @@ def __getattr__(name: str):
         from grader.grade import api
 
         return getattr(api, name)
+    if name == "selfcheck":  # in a student's notebook: `from grader import selfcheck; selfcheck("A2")`
+        from grader.check.in_kernel import selfcheck
+
+        return selfcheck
     if name == "load_rubric":
         from grader.rubric.load import load_rubric
 

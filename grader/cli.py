@@ -91,6 +91,7 @@ def main() -> None:
     grader score reports --rubric rubrics/ex06.toml                     # re-score, no kernels
     grader data digits28 --out data                                     # the students' data file
     grader template github-classroom > .github/workflows/grade.yml      # CI for submission repos
+    grader bundle --public rubrics/ex06.toml --out build/student        # the students' wheel
     """
 
 
@@ -181,30 +182,44 @@ def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int | str, seed:
               help="Write Gradescope's results.json to this file.")
 @click.option("--min-score", default=None, metavar="X|X%",
               help="Exit with status 3 when the score is below X points (or X percent).")
+@click.option("--task", "tasks", multiple=True, metavar="TASK",
+              help="Check only this task (repeatable: --task A2 --task B1); the others are not probed.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and the files written.")
 def check(notebook: Path, rubric: Path, out_dir: Path | None, as_json: bool, all_checks: bool,
           html_path: Path | None, junit_path: Path | None, gradescope_path: Path | None,
-          min_score: str | None, quiet: bool) -> None:
+          min_score: str | None, tasks: tuple[str, ...], quiet: bool) -> None:
     """Self-check one notebook against the public checks, before handing it in.
 
     \b
     In CI:        grader check nb.ipynb --junit junit.xml --min-score 60%
     On Gradescope: grader check nb.ipynb --all-checks --gradescope /autograder/results/results.json
+    Faster:       grader check nb.ipynb --task A2 --task B1   (probes only these tasks)
     When GITHUB_STEP_SUMMARY is set, a Markdown summary is appended to that file."""
     import os
 
+    from grader.check.tasks import only_tasks, tasks_note
     from grader.grade.api import CheckOutputs, check_notebook
+    from grader.rubric.load import load_rubric
 
     threshold = _parse_min_score(min_score)
     _setup_logging(0, True)
+    checked, note = rubric, ""
+    if tasks:  # the rubric cut down to those tasks: only their probes run
+        full = _run(lambda: load_rubric(rubric))
+        scope, scope_name = (full, "graded") if all_checks else (full.public_only(), "public")
+        checked = _run(lambda: only_tasks(scope, tasks, scope_name))
+        note = tasks_note(scope, checked, scope_name)
     step_summary = os.environ.get(GITHUB_STEP_SUMMARY)
     outputs = CheckOutputs(html_path, junit_path, gradescope_path, Path(step_summary) if step_summary else None)
     extra = {"include_hidden": True} if all_checks else {}
-    report = _run(lambda: check_notebook(notebook, rubric, out_dir, outputs=outputs, **extra))
+    report = _run(lambda: check_notebook(notebook, checked, out_dir, outputs=outputs, **extra))
+    _print_isolation_notes(report)
     if as_json:
         click.echo(report.to_json())
     elif not quiet:
-        _print_check(report, all_checks)
+        _print_check(report, all_checks, note)
+    if note and (as_json or quiet):
+        click.echo(note, err=True)
     for path in outputs.files():
         click.echo(f"Wrote {path}", err=as_json)
     if threshold is not None:
@@ -237,6 +252,26 @@ def template(name: str) -> None:
     from grader.templates import template_path
 
     click.echo(template_path(name).read_text("utf-8"), nl=False)
+
+
+@main.command()
+@click.option("--public", "public_rubric", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="The full rubric whose public checks the students' package holds.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("build/student"), show_default=True,
+              help="Folder for the students' project (replaced); the wheel goes into its dist/.")
+@click.option("--no-wheel", is_flag=True, help="Write the project folder only, do not build the wheel.")
+def bundle(public_rubric: Path, out_dir: Path, no_wheel: bool) -> None:
+    """Build the package students and their CI install: the grader with the public checks of
+    RUBRIC as its default rubric, no hidden check, no reference solution, no data. (The
+    instructor's package, every rubric included, is the project itself: `pip wheel .`.)"""
+    from grader.bundle import bundle_public
+
+    result = _run(lambda: bundle_public(public_rubric, out_dir, build_wheel=not no_wheel))
+    click.echo(f"Students' project: {result.project} ({len(result.public_checks)} public checks; "
+               f"left out {len(result.dropped_checks)} hidden: {', '.join(result.dropped_checks) or 'none'})")
+    if result.wheel is not None:
+        click.echo(f"Wrote {result.wheel}")
 
 
 @main.group()
@@ -325,11 +360,25 @@ def _enforce_min_score(report, minimum: float, is_percent: bool) -> None:
         sys.exit(MIN_SCORE_EXIT)
 
 
-def _print_check(report, all_checks: bool = False) -> None:
+def _print_isolation_notes(report) -> None:
+    """On stderr: the run's warnings, e.g. NOT ISOLATED (no bubblewrap: macOS, Windows) or no rlimits."""
+    from grader.execute.limits import NO_RLIMITS, rlimits_available
+    from grader.report.text import clean_text
+
+    notes = [clean_text(warning) for warning in (report.execution.warnings if report.execution else ())]
+    if report.execution is not None and not rlimits_available():
+        notes.append(NO_RLIMITS)
+    for text in notes:
+        click.secho(f"Note: {text}", err=True, fg="yellow")
+
+
+def _print_check(report, all_checks: bool = False, note: str = "") -> None:
     from grader.report.explain import cell_notes, explain
 
     public = report if all_checks else report.public_view()
     click.echo(ALL_CHECKS_BANNER if all_checks else SELF_CHECK_BANNER)
+    if note:
+        click.echo(note)
     click.echo(f"Notebook: {report.notebook}")
     if report.status == "error":
         click.echo(f"\nYour notebook could not be graded: {report.reason}")

@@ -1,15 +1,21 @@
-"""Where the bundled rubrics live: the repository's rubrics/ in a checkout, the package otherwise."""
+"""Where the default rubric lives: the repository's rubrics/ in a checkout, else the copy
+packaged into the wheel (grader/bundled/rubrics, mapped from rubrics/ by pyproject.toml)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 DEFAULT_RUBRIC = "ex06.toml"
+PACKAGE = Path(__file__).resolve().parent
 
 
 def rubric_dirs() -> list[Path]:
-    package = Path(__file__).resolve().parent
-    return [package.parent / "rubrics", package / "bundled" / "rubrics"]
+    """Folders to look in, first match wins: a checkout's rubrics/ (next to pyproject.toml), then
+    the packaged copy of an installed grader."""
+    folders = []
+    if (PACKAGE.parent / "pyproject.toml").is_file():
+        folders.append(PACKAGE.parent / "rubrics")
+    return [*folders, PACKAGE / "bundled" / "rubrics"]
 
 
 def default_rubric_path() -> Path:

@@ -108,3 +108,33 @@ def reference_network_source(spec: ReferenceSpec) -> str:
     model_class = getattr(module, spec.model_class)
     header = "import torch\nfrom torch import nn\nimport torch.nn.functional as F\n\n"
     return header + inspect.getsource(model_class)
+
+
+# The students' package (`grader bundle --public`) holds the reference network but not the
+# reference train() / test(): a solution of Part D. Their outcomes on the rubric's fixed requests
+# are recorded at bundling time in the module's RECORDED_OUTCOMES, keyed by `outcome_key`.
+RECORDED_OUTCOMES = "RECORDED_OUTCOMES"
+NOT_RECORDED = ("{module}: this is a students' reference module (public parts only) and it holds no recorded "
+                "outcome of the reference {kind}() for this request; rebuild the students' package with "
+                "`grader bundle --public` from the same rubric")
+
+
+def outcome_key(kind: str, payload: dict) -> str:
+    """A stable key of one reference train()/test() request."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps([kind, payload], sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def recorded_outcome(spec: ReferenceSpec, kind: str, payload: dict) -> dict | None:
+    """The recorded outcome of the reference `kind` ("train" / "test") on `payload`, when the
+    reference module is a students' one; None when it has the functions themselves."""
+    module = load_reference_module(spec.module)
+    recorded = getattr(module, RECORDED_OUTCOMES, None)
+    if recorded is None or hasattr(module, kind):
+        return None
+    key = outcome_key(kind, payload)
+    if key not in recorded:
+        raise RubricError(NOT_RECORDED.format(module=spec.module, kind=kind))
+    return recorded[key]

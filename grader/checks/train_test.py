@@ -32,9 +32,12 @@ NOT_A_NUMBER = "`{name}()` returned {got}; expected {what}."
 def _run_reference(kind: str, payload: dict[str, Any], rubric: Rubric) -> dict[str, Any]:
     """The reference function on the same request, through the very same probe code."""
     from grader.observe import kernel_probe
-    from grader.reference_model import load_reference_module
+    from grader.reference_model import load_reference_module, recorded_outcome
 
     assert rubric.reference is not None
+    recorded = recorded_outcome(rubric.reference, kind, payload)  # the students' package
+    if recorded is not None:
+        return recorded
     module = load_reference_module(rubric.reference.module)
     handler = kernel_probe.observe_train_function if kind == "train" else kernel_probe.observe_test_function
     return handler({payload["function"]: getattr(module, kind)}, payload)

@@ -77,8 +77,24 @@ def rlimits(limits: ExecutionLimits, bound_processes: bool) -> dict[str, tuple[i
     return values
 
 
+NO_RLIMITS = ("no per-process limits (Python's resource module does not exist on this system, e.g. "
+              "Windows): only the time limits and the watch from outside apply")
+
+
+def rlimits_available() -> bool:
+    """Whether this Python can set rlimits (not on Windows)."""
+    try:
+        import resource  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def limited_command(argv: list[str], limits: ExecutionLimits, bound_processes: bool) -> list[str]:
-    """`argv` started through the shim that sets the rlimits first (same interpreter as argv[0])."""
+    """`argv` started through the shim that sets the rlimits first (same interpreter as argv[0]);
+    `argv` itself where there are no rlimits (NO_RLIMITS)."""
+    if not rlimits_available():
+        return list(argv)
     return [sys.executable, "-I", "-S", "-c", RLIMIT_SHIM,
             json.dumps(rlimits(limits, bound_processes)), *argv]
 

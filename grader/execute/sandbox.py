@@ -46,7 +46,8 @@ ROOT_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "nsswitch.conf", "passwd", "group", "hosts",
              "localtime", "ssl", "ca-certificates", "alternatives", "fonts", "mime.types")
 # Data files inside the Python environment the kernel must not read.
-HIDDEN_PACKAGE_FILES = ("sklearn/datasets/data/digits*",)
+# An installed grader (not an editable checkout) sits there too: its rubrics and reference module.
+HIDDEN_PACKAGE_FILES = ("sklearn/datasets/data/digits*", "grader", "ex06_grader-*.dist-info")
 
 NO_BWRAP = ("bubblewrap (bwrap) is not installed: install it (Debian/Ubuntu: apt-get install "
             "bubblewrap; Fedora: dnf install bubblewrap) so notebooks run isolated")
@@ -264,6 +265,9 @@ def _bwrap_args(bwrap: str, root: Path, workdir: Path, hidden: tuple[str, ...]) 
         args += ["--ro-bind", prefix, prefix]
     empty = root / "run" / "empty"
     for path in hidden:
+        if os.path.isdir(path):  # a package folder: an empty one in its place
+            args += ["--tmpfs", path]
+            continue
         if not empty.exists():
             empty.parent.mkdir(parents=True, exist_ok=True)
             empty.write_bytes(b"")
@@ -276,7 +280,7 @@ def _bwrap_args(bwrap: str, root: Path, workdir: Path, hidden: tuple[str, ...]) 
 def _python_prefixes() -> tuple[str, ...]:
     """The folders of this Python environment (a venv and the interpreter it was made from)."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             str(Path(sys.executable).parent)}
+             str(Path(sys.executable).parent), *_site_dirs()}
     real = {os.path.realpath(p) for p in paths}
     # /usr is bound already; never bind "/" or a folder above the environment's own.
     kept = sorted(p for p in real if p not in ("/", "/usr") and not p.startswith("/usr/")
@@ -284,12 +288,22 @@ def _python_prefixes() -> tuple[str, ...]:
     return tuple(p for p in kept if not any(p != q and p.startswith(q + "/") for q in kept))
 
 
+def _site_dirs() -> tuple[str, ...]:
+    """Package folders on sys.path that may lie outside the prefixes: the user's site-packages, or
+    one a `.pth` file adds (a venv reusing another's packages). Never the checkout or the cwd."""
+    return tuple(p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")
+                 and os.path.isdir(p))
+
+
 @lru_cache(maxsize=1)
 def _hidden_files() -> tuple[str, ...]:
     """Files of the environment the kernel must not read (the digits behind the hidden split)."""
     found: set[str] = set()
     for prefix in (*_python_prefixes(), "/usr"):
+        sites = ("lib*/python3*/site-packages", "lib*/python3*/dist-packages", "lib/python3/dist-packages")
+        if os.path.basename(prefix) in ("site-packages", "dist-packages"):
+            sites = ("",)
         for pattern in HIDDEN_PACKAGE_FILES:
-            for site in ("lib*/python3*/site-packages", "lib*/python3*/dist-packages", "lib/python3/dist-packages"):
+            for site in sites:
                 found.update(glob.glob(os.path.join(prefix, site, pattern)))
     return tuple(sorted(found))
