@@ -38,7 +38,7 @@ def _run(call):
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose >= 2 else logging.INFO)
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    for noisy in ("traitlets", "asyncio", "jupyter_client"):
+    for noisy in ("traitlets", "asyncio", "jupyter_client", "distributed", "tornado"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
@@ -88,17 +88,25 @@ def main() -> None:
 @click.option("--resume", is_flag=True,
               help="After an interrupted run: keep the reports in --out that are complete and were "
                    "made from the same notebook and rubric, and grade only the rest.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where notebooks run: kernels on this machine, or Dask workers (a local cluster of "
+                   "--jobs workers, or the cluster of --scheduler).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --executor dask: the scheduler of an existing cluster, e.g. tcp://10.0.0.5:8786.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the results table.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
 def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int, seed: int | None,
-          resume: bool, quiet: bool, as_json: bool, verbose: int) -> None:
+          resume: bool, executor: str, scheduler: str | None, quiet: bool, as_json: bool,
+          verbose: int) -> None:
     """Grade a folder (or .zip) of notebooks: SUBMISSIONS holds .ipynb files (id = file name) or
     per-student folders of one notebook each. Exits 0 when the batch completed, whatever the
     scores; non-zero only for usage or rubric errors."""
     from grader.grade.api import grade_batch
     from grader.rubric.load import load_rubric
 
+    if scheduler is not None and executor != "dask":
+        raise click.UsageError("--scheduler needs --executor dask")
     progress = _show_progress(quiet, as_json)
     _setup_logging(verbose, quiet or as_json or progress)
     loaded = _run(lambda: load_rubric(rubric))
@@ -113,7 +121,8 @@ def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int, seed: int |
     try:
         with display:
             result = _run(lambda: grade_batch(submissions, loaded, out_dir, jobs=jobs, seed=seed,
-                                              resume=resume, **hooks))
+                                              resume=resume, executor=executor, scheduler=scheduler,
+                                              **hooks))
     except KeyboardInterrupt:
         click.secho(INTERRUPTED, err=True, fg="yellow")
         sys.exit(130)
@@ -252,6 +261,7 @@ def _batch_summary(result) -> dict:
         "out_dir": str(result.out_dir), "gradebook": str(result.gradebook),
         "summary_page": str(result.summary_page), "log_file": str(result.log_file),
         "seconds": result.seconds, "jobs": result.jobs, "torch_threads": result.torch_threads,
+        "executor": result.executor,
         "resumed": result.resumed, "warnings": list(result.warnings),
         "submissions": [entry(r) for r in result.reports],
     }

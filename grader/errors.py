@@ -23,6 +23,10 @@ class KernelStartError(GraderError):
     """The kernel process could not be started or did not become ready in time."""
 
 
+class ExecutionLostError(GraderError):
+    """The machine or worker running a notebook was lost (again and again), so it has no results."""
+
+
 class KernelDiedError(GraderError):
     """The kernel process ended while it was running a cell or a probe."""
 

@@ -6,14 +6,15 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.execute.base import Executor
-from grader.execute.registry import make_executor
-from grader.execute.sandbox import abort_sandboxes, allow_sandboxes, sandbox_support
+from grader.execute.registry import ExecutorSetup, make_executor, open_executor
+from grader.execute.sandbox import allow_sandboxes, sandbox_support
 from grader.grade.batch_log import batch_log
 from grader.grade.resume import finished_report
 from grader.grade.submission import grade_submission
@@ -50,6 +51,7 @@ class BatchResult:
     seconds: float
     jobs: int
     torch_threads: int
+    executor: str = "local"
     resumed: int = 0  # reports kept from an earlier, interrupted run (--resume)
     warnings: tuple[str, ...] = ()  # batch-wide, e.g. that notebooks ran without isolation
     summary_page: Path | None = None
@@ -87,21 +89,27 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
                 on_found: Callable[[Sequence[Submission]], None] | None = None,
                 on_start: Callable[[Submission], None] | None = None,
                 on_done: Callable[[SubmissionReport], None] | None = None,
-                resume: bool = False) -> BatchResult:
+                resume: bool = False, scheduler: str | None = None) -> BatchResult:
     """Grade every submission in a folder (or .zip) into `out_dir`: a JSON report and feedback
     pages per submission; `grades.csv`, `_summary.html` and `_grader.log` for the batch. Problems
     of single submissions end up in their reports. `on_found` gets the submissions before any runs.
 
     resume: keep the reports an interrupted run already completed for the same notebook, rubric
     and seed, and grade only the rest. On KeyboardInterrupt every running kernel is killed, no
-    report is written for an unfinished submission, and the interrupt is raised again."""
+    report is written for an unfinished submission, and the interrupt is raised again.
+
+    executor: "local" (kernels on this machine) or "dask" (a new local Dask cluster of `jobs`
+    workers, or the cluster whose scheduler is at `scheduler`); or an Executor object."""
     rubric = _as_rubric(rubric)
     out_dir = Path(out_dir)
     started = time.monotonic()
     jobs, threads = plan_parallelism(jobs, rubric)
-    runner = make_executor(executor) if isinstance(executor, str) else executor
-    support = sandbox_support(rubric.execution.sandbox)  # raises when required and unavailable
-    for warning in support.warnings():
+    if scheduler is not None:  # a shared cluster: its workers' cores are not ours to count
+        threads = rubric.execution.torch_threads or 1
+    # On a shared cluster the workers' isolation is theirs: each report says what it had.
+    support = sandbox_support(rubric.execution.sandbox if scheduler is None else "off")
+    batch_warnings = support.warnings() if scheduler is None else ()
+    for warning in batch_warnings:
         log.warning("WARNING: %s", warning)
     feedback_title = FEEDBACK_TITLE.format(title=rubric.title)
     with tempfile.TemporaryDirectory(prefix="grader-zip-") as unpacked:
@@ -135,20 +143,34 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             if kept:
                 log.info("resuming: %d of %d submission(s) already graded", len(kept), len(found))
             allow_sandboxes()
-            pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
-            try:
-                reports = list(pool.map(grade_one, found))
-            except KeyboardInterrupt:
-                abort_sandboxes()  # running kernels die; their submissions get no report
-                log.warning("interrupted: the running submissions get no report")
-                raise
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+            with _open_runner(executor, jobs, rubric, scheduler) as setup:
+                runner, jobs = setup.executor, setup.slots
+                log.info("running notebooks on %s", setup.where)
+                pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+                try:
+                    reports = list(pool.map(grade_one, found))
+                except KeyboardInterrupt:
+                    runner.abort()  # running kernels die; their submissions get no report
+                    log.warning("interrupted: the running submissions get no report")
+                    raise
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)
             gradebook, summary = _write_batch_files(out_dir, reports, rubric)
             seconds = round(time.monotonic() - started, 2)
             log.info("batch done in %.1f s: %s, %s", seconds, gradebook, summary)
-    return BatchResult(out_dir, reports, gradebook, seconds, jobs, threads, resumed=len(kept),
-                       warnings=support.warnings(), summary_page=summary, log_file=log_file)
+    return BatchResult(out_dir, reports, gradebook, seconds, jobs, threads, executor=runner.name,
+                       resumed=len(kept), warnings=batch_warnings, summary_page=summary,
+                       log_file=log_file)
+
+
+@contextmanager
+def _open_runner(executor: Executor | str, jobs: int, rubric: Rubric,
+                 scheduler: str | None) -> Iterator[ExecutorSetup]:
+    if isinstance(executor, str):
+        with open_executor(executor, jobs, rubric.data, scheduler) as setup:
+            yield setup
+    else:
+        yield ExecutorSetup(executor, jobs, getattr(executor, "name", type(executor).__name__))
 
 
 def _write_batch_files(out_dir: Path, reports: list[SubmissionReport], rubric: Rubric) -> tuple[Path, Path]:
