@@ -78,6 +78,7 @@ def test_a_batch_on_a_local_cluster_is_graded_as_locally(tmp_path: Path) -> None
     write_notebook(folder / "raises.ipynb", "1 / 0", GOOD_DEF)
     rubric = write_rubric(tmp_path)
     local = grade_batch(folder, rubric, tmp_path / "local", jobs=2)
+    assert local.executor == "local"
     done: list[str] = []
     on_dask = grade_batch(folder, rubric, tmp_path / "dask", jobs=2, executor="dask",
                           on_done=lambda report: done.append(report.submission))

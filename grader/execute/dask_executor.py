@@ -37,6 +37,7 @@ EXECUTOR_NAME = "dask"
 # How often a local cluster runs a task again after its worker died; a shared cluster's scheduler
 # uses its own `distributed.scheduler.allowed-failures` setting.
 LOCAL_ALLOWED_FAILURES = 2
+RESUBMITS = 2  # a task the scheduler dropped (not failed) is submitted again this often
 CONNECT_TIMEOUT_S = 30
 
 WORKER_LOST = ("The Dask worker running this notebook died {attempts} time(s) in a row (the worker "
@@ -89,26 +90,40 @@ class DaskExecutor:
         self._serial = itertools.count()
 
     def run(self, job: ExecutionJob) -> ExecutionResult:
+        from distributed.client import FutureCancelledError
+
+        # The data travels once per worker, as the scattered future, not inside every job.
+        task = replace(job, data=StudentFiles(()))
+        for _ in range(RESUBMITS + 1):
+            try:
+                return self._run_task(task)
+            except FutureCancelledError as error:
+                if self._aborted.is_set():  # cancelled by abort(): no report for this notebook
+                    raise KeyboardInterrupt from None
+                # The scheduler may drop a task whose worker died at an awkward moment.
+                log.warning("the cluster dropped the task of %s (%s); submitting it again",
+                            job.submission_id, error)
+        raise ExecutionLostError(WORKER_LOST.format(attempts=RESUBMITS + 1))
+
+    def _run_task(self, task: ExecutionJob) -> ExecutionResult:
         from distributed import KilledWorker
 
         if self._aborted.is_set():
             raise KeyboardInterrupt
-        # The data travels once per worker, as the scattered future, not inside every job.
-        task = replace(job, data=StudentFiles(()))
-        key = f"grade-{_key_safe(job.submission_id)}-{next(self._serial)}"
+        key = f"grade-{_key_safe(task.submission_id)}-{next(self._serial)}"
         future = self.client.submit(run_on_worker, task, self.files, key=key, pure=False)
         with self._lock:
             self._running.add(future)
         try:
             return future.result()
         except KilledWorker:
-            log.warning("the Dask worker running %s died %d time(s); not graded", job.submission_id,
+            log.warning("the Dask worker running %s died %d time(s); not graded", task.submission_id,
                         self.allowed_failures + 1)
             raise ExecutionLostError(WORKER_LOST.format(attempts=self.allowed_failures + 1)) from None
         except GradingAbortedError:
             raise KeyboardInterrupt from None
-        except BaseException:  # distributed's CancelledError is asyncio's, a BaseException
-            if self._aborted.is_set():  # cancelled by abort(): no report for this notebook
+        except BaseException:
+            if self._aborted.is_set():
                 raise KeyboardInterrupt from None
             raise
         finally:
