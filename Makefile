@@ -23,7 +23,7 @@ $(BIN)/python:
 
 # constraints.txt pins torch for grading; the package itself accepts any torch>=2.1.
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,dask]'
 	touch $(STAMP)
 
 grade: $(STAMP) sandbox

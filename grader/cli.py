@@ -40,7 +40,7 @@ def _run(call):
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose >= 2 else logging.INFO)
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    for noisy in ("traitlets", "asyncio", "jupyter_client"):
+    for noisy in ("traitlets", "asyncio", "jupyter_client", "distributed", "tornado"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
@@ -118,11 +118,17 @@ def main() -> None:
 @click.option("--gradebook-format", "gradebook_formats", type=click.Choice(GRADEBOOK_FORMATS), multiple=True,
               help="Also write the gradebook for import into this LMS (grades.moodle.csv: Moodle's grading "
                    "worksheet; grades.canvas.csv: Canvas's gradebook import). Repeat for both.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where notebooks run: kernels on this machine, or Dask workers (a local cluster of "
+                   "--jobs workers, or the cluster of --scheduler).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --executor dask: the scheduler of an existing cluster, e.g. tcp://10.0.0.5:8786.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the results table.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
 def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int | str, seed: int | None,
-          resume: bool, ids: str, gradebook_formats: tuple[str, ...], quiet: bool, as_json: bool,
+          resume: bool, ids: str, gradebook_formats: tuple[str, ...],
+          executor: str, scheduler: str | None, quiet: bool, as_json: bool,
           verbose: int) -> None:
     """Grade a folder (or .zip) of notebooks: SUBMISSIONS holds .ipynb files (id = file name),
     per-student folders of one notebook each, or an LMS's download (see --ids). Output files
@@ -132,6 +138,8 @@ def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int | str, seed:
     from grader.grade.api import grade_batch
     from grader.rubric.load import load_rubric
 
+    if scheduler is not None and executor != "dask":
+        raise click.UsageError("--scheduler needs --executor dask")
     progress = _show_progress(quiet, as_json)
     _setup_logging(verbose, quiet or as_json or progress)
     loaded = _run(lambda: load_rubric(rubric))
@@ -149,6 +157,7 @@ def grade(submissions: Path, rubric: Path, out_dir: Path, jobs: int | str, seed:
         with display:
             result = _run(lambda: grade_batch(submissions, loaded, out_dir, jobs=jobs, seed=seed,
                                               resume=resume, ids=ids, gradebook_formats=gradebook_formats,
+                                              executor=executor, scheduler=scheduler,
                                               **hooks))
     except KeyboardInterrupt:
         click.secho(INTERRUPTED, err=True, fg="yellow")
@@ -310,6 +319,7 @@ def _batch_summary(result) -> dict:
         "summary_page": str(result.summary_page), "log_file": str(result.log_file),
         "seconds": result.seconds, "jobs": result.jobs, "torch_threads": result.torch_threads,
         "parallelism": result.parallelism,
+        "executor": result.executor,
         "resumed": result.resumed, "warnings": list(result.warnings),
         "submissions": [entry(r) for r in result.reports], "timings": result.timings,
     }

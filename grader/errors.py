@@ -23,6 +23,10 @@ class KernelStartError(GraderError):
     """The kernel process could not be started or did not become ready in time."""
 
 
+class ExecutionLostError(GraderError):
+    """The machine or worker running a notebook was lost (again and again), so it has no results."""
+
+
 class ObservationsError(GraderError):
     """Saved observations are missing or unreadable, so a re-score cannot proceed."""
 

@@ -96,7 +96,7 @@ def test_grade_json_is_a_machine_readable_summary(monkeypatch, report, tmp_path)
     seen = {}
 
     def fake_batch(submissions, rubric, out_dir, jobs=1, seed=None, resume=False, ids="auto",
-                   gradebook_formats=(), **hooks):
+                   gradebook_formats=(), executor="local", scheduler=None, **hooks):
         seen.update(hooks)
         return BatchResult(Path(out_dir), [report], Path(out_dir) / "grades.csv", 1.5, jobs, 1,
                            summary_page=Path(out_dir) / "_summary.html", log_file=Path(out_dir) / "_grader.log")

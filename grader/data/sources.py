@@ -5,6 +5,7 @@ leave the grader's process."""
 from __future__ import annotations
 
 import shutil
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -13,6 +14,7 @@ import numpy as np
 
 from grader.data import digits28
 from grader.data.arrays import DataArrays
+from grader.data.student_files import StudentFiles
 from grader.errors import RubricError
 from grader.rubric.model import DataSpec
 
@@ -86,9 +88,24 @@ DATA_SOURCES: dict[str, DataSource] = {
 }
 
 
-def install_data(data_dir: Path, spec: DataSpec) -> None:
+def install_data(data_dir: Path, spec: DataSpec | StudentFiles) -> None:
+    """Write the students' files into `data_dir`: from the rubric's source, or from the bytes a
+    batch made once (a remote worker gets those; it has no data source of its own)."""
+    if isinstance(spec, StudentFiles):
+        spec.install(data_dir)
+        return
     DATA_SOURCES[spec.source].install(data_dir, spec)
 
 
 def data_arrays(spec: DataSpec) -> DataArrays:
     return DATA_SOURCES[spec.source].arrays(spec)
+
+
+@lru_cache(maxsize=4)
+def student_files(spec: DataSpec) -> StudentFiles:
+    """What `install_data` writes for this data source, as bytes (made once per batch)."""
+    with tempfile.TemporaryDirectory(prefix="grader-data-") as tmp:
+        root = Path(tmp)
+        install_data(root, spec)
+        found = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+        return StudentFiles(tuple((p.relative_to(root).as_posix(), p.read_bytes()) for p in found))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from grader.data.student_files import StudentFiles
 from grader.observe.probe import ProbeReply, ProbeRequest
 from grader.rubric.model import DataSpec, ExecutionLimits
 
@@ -15,7 +16,7 @@ class ExecutionJob:
 
     submission_id: str
     notebook: dict[str, Any]
-    data: DataSpec
+    data: DataSpec | StudentFiles  # the rubric's source, or its files as bytes (remote workers)
     limits: ExecutionLimits
     torch_threads: int
     probes: tuple[ProbeRequest, ...]
@@ -53,6 +54,8 @@ class ExecutionSummary:
     # What the kernel preamble saw (grader/observe/kernel_preamble.py): library functions and
     # global state the probes restored, threads the notebook left running, data sets served.
     kernel: dict[str, Any] = field(default_factory=dict)
+    executor: str = "local"  # which executor ran it (local | dask)
+    worker: str = ""  # the Dask worker's address, when a cluster ran it
 
 
 @dataclass
@@ -63,7 +66,12 @@ class ExecutionResult:
 
 
 class Executor(Protocol):
-    """Runs one submission in isolation. Local kernels today; a kernel pool or a distributed
-    engine later: both only need to turn an ExecutionJob into an ExecutionResult."""
+    """Runs one submission in isolation: local kernels, or a Dask cluster's workers. `run` may be
+    called from several threads at once; `abort` (a batch was interrupted) stops every running
+    notebook, after which `run` raises KeyboardInterrupt."""
+
+    name: str
 
     def run(self, job: ExecutionJob) -> ExecutionResult: ...
+
+    def abort(self) -> None: ...

@@ -21,7 +21,7 @@ from grader.errors import KernelStartError, SandboxUnavailableError
 from grader.execute.base import CellRun, ExecutionJob, ExecutionResult, ExecutionSummary
 from grader.execute.kernel import KernelSession, start_kernel_session
 from grader.execute.limits import describe_exit, explain_error
-from grader.execute.sandbox import Sandbox, open_sandbox, sandbox_support
+from grader.execute.sandbox import Sandbox, abort_sandboxes, open_sandbox, sandbox_support
 from grader.observe.preamble import KernelGate, facts_request, run_preamble
 from grader.observe.probe import ProbeReply, ProbeRequest, parse_reply, render_probe
 
@@ -86,8 +86,14 @@ class LocalKernelExecutor:
     holds only a copy of the notebook and `data/`. `after_probes(session, workdir)`, when given,
     is called with the live kernel once the probes have run (for audits and tests)."""
 
+    name = "local"
+
     def __init__(self, after_probes: AfterProbes | None = None) -> None:
         self.after_probes = after_probes
+
+    def abort(self) -> None:
+        """Kill every running notebook of this process (a batch was interrupted)."""
+        abort_sandboxes()
 
     def run(self, job: ExecutionJob) -> ExecutionResult:
         started = time.monotonic()

@@ -6,13 +6,14 @@ import logging
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader.execute.base import Executor
-from grader.execute.registry import make_executor
+from grader.execute.registry import ExecutorSetup, make_executor, open_executor
 from grader.execute.sandbox import abort_sandboxes, allow_sandboxes, sandbox_support
 from grader.grade.batch_log import batch_log
 from grader.grade.parallelism import Parallelism, plan_parallelism, this_machine
@@ -67,6 +68,7 @@ class BatchResult:
     # last}, "submissions": {id: {kernel_start_s, score_s, write_s, pages_s, total_s}}}.
     timings: dict[str, dict] = field(default_factory=dict)
     parallelism: str = ""  # why `jobs` and `torch_threads` (e.g. what --jobs auto found)
+    executor: str = "local"  # what ran the notebooks: local kernels or dask
 
 
 def _plan(jobs: int | str, rubric: Rubric, submissions: int | None = None) -> Parallelism:
@@ -92,7 +94,7 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
                 on_start: Callable[[Submission], None] | None = None,
                 on_done: Callable[[SubmissionReport], None] | None = None,
                 resume: bool = False, ids: str = "auto",
-                gradebook_formats: Sequence[str] = ()) -> BatchResult:
+                gradebook_formats: Sequence[str] = (), scheduler: str | None = None) -> BatchResult:
     """Grade every submission in a folder (or .zip) into `out_dir`: a JSON report and feedback
     pages per submission; `grades.csv`, `_summary.html` and `_grader.log` for the batch. Problems
     of single submissions end up in their reports. `on_found` gets the submissions before any runs,
@@ -105,13 +107,17 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
 
     resume: keep the reports an interrupted run already completed for the same notebook, rubric
     and seed, and grade only the rest. On KeyboardInterrupt every running kernel is killed, no
-    report is written for an unfinished submission, and the interrupt is raised again."""
+    report is written for an unfinished submission, and the interrupt is raised again.
+
+    executor: "local" (kernels on this machine) or "dask" (a new local Dask cluster of `jobs`
+    workers, or the cluster whose scheduler is at `scheduler`); or an Executor object."""
     rubric = _as_rubric(rubric)
     out_dir = Path(out_dir)
     started = time.monotonic()
-    runner = make_executor(executor) if isinstance(executor, str) else executor
-    support = sandbox_support(rubric.execution.sandbox)  # raises when required and unavailable
-    for warning in support.warnings():
+    # On a shared cluster the workers' isolation is theirs: each report says what it had.
+    support = sandbox_support(rubric.execution.sandbox if scheduler is None else "off")
+    batch_warnings = support.warnings() if scheduler is None else ()
+    for warning in batch_warnings:
         log.warning("WARNING: %s", warning)
     feedback_title = FEEDBACK_TITLE.format(title=rubric.title)
     with tempfile.TemporaryDirectory(prefix="grader-zip-") as unpacked:
@@ -145,6 +151,8 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             kept = {s.id: r for s in found if resume and (r := finished_report(out_dir, s, rubric, seed))}
             plan = _plan(jobs, rubric, len(found) - len(kept))
             threads = plan.torch_threads
+            if scheduler is not None:  # a shared cluster: its workers' cores are not ours to count
+                threads = rubric.execution.torch_threads or 1
             log.info("grading %d submission(s) from %s with %s: %s", len(found), submissions, rubric.path,
                      plan.reason)
             if on_plan:
@@ -158,24 +166,39 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             allow_sandboxes()
             timings: dict[str, dict] = {"batch": {"setup_s": round(time.monotonic() - started, 3)},
                                         "submissions": {}}
-            pool = ThreadPoolExecutor(max_workers=plan.jobs, thread_name_prefix="grade")
-            try:
-                reports = list(pool.map(grade_one, found))
-            except KeyboardInterrupt:
-                abort_sandboxes()  # running kernels die; their submissions get no report
-                log.warning("interrupted: the running submissions get no report")
-                raise
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+            with _open_runner(executor, plan.jobs, rubric, scheduler) as setup:
+                runner, jobs = setup.executor, setup.slots
+                log.info("running notebooks on %s", setup.where)
+                pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+                try:
+                    reports = list(pool.map(grade_one, found))
+                except KeyboardInterrupt:
+                    # Running kernels die; their submissions get no report.
+                    getattr(runner, "abort", abort_sandboxes)()
+                    log.warning("interrupted: the running submissions get no report")
+                    raise
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)
             with collecting() as phases, phase("batch_files_s"):
                 gradebook, summary = _write_batch_files(out_dir, reports, rubric)
             timings["batch"].update(phases)
             _write_gradebook_imports(out_dir, reports, rubric, gradebook_formats)
             seconds = round(time.monotonic() - started, 2)
             log.info("batch done in %.1f s: %s, %s", seconds, gradebook, summary)
-    return BatchResult(out_dir, reports, gradebook, seconds, plan.jobs, threads, resumed=len(kept),
-                       warnings=support.warnings(), summary_page=summary, log_file=log_file,
+    return BatchResult(out_dir, reports, gradebook, seconds, jobs, threads, executor=setup.name,
+                       resumed=len(kept), warnings=batch_warnings, summary_page=summary, log_file=log_file,
                        timings=timings, parallelism=plan.reason)
+
+
+@contextmanager
+def _open_runner(executor: Executor | str, jobs: int, rubric: Rubric,
+                 scheduler: str | None) -> Iterator[ExecutorSetup]:
+    if isinstance(executor, str):
+        with open_executor(executor, jobs, rubric.data, scheduler) as setup:
+            yield setup
+    else:
+        name = getattr(executor, "name", type(executor).__name__)
+        yield ExecutorSetup(executor, jobs, name, name)
 
 
 def _log_intake(submission: Submission) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from grader import __version__
 from grader.checks.registry import CHECK_KINDS
-from grader.errors import NotebookUnreadableError
+from grader.errors import ExecutionLostError, NotebookUnreadableError
 from grader.execute.base import ExecutionJob, Executor
 from grader.grade.notebook import locate_definitions, read_notebook
 from grader.grade.seeds import check_rng, choose_seed
@@ -76,7 +76,7 @@ def grade_submission(submission: Submission, rubric: Rubric, out_dir: Path, exec
                                           seed, base)
         with phase("write_s"):
             write_executed_notebook(files["notebook"], executed)
-    except NotebookUnreadableError as error:
+    except (NotebookUnreadableError, ExecutionLostError) as error:
         observations = Observations(status="not_run", reason=str(error), **base)
     except Exception as error:  # noqa: BLE001 - one broken submission must not stop the batch
         log.exception("grading %s failed", submission.id)
