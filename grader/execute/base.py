@@ -48,6 +48,10 @@ class ExecutionSummary:
     warnings: tuple[str, ...] = ()
     limit_exceeded: str | None = None  # memory | processes | disk | cpu | file, when a limit stopped it
     sandbox: dict[str, Any] = field(default_factory=dict)  # what isolation the notebook ran under
+    memory_exhausted_at_cell: int | None = None  # the cell blamed for leaving the kernel full
+    replayed_cells: tuple[int, ...] = ()  # cells run again in a fresh kernel before probing
+    cell_seconds: float = 0.0  # the notebook's cells, every pass (they share notebook_timeout_s)
+    probe_seconds: float = 0.0  # the probes (their own budget, probe_budget_s)
 
     def failed_cells(self) -> list[CellRun]:
         return [cell for cell in self.cells if cell.status == "error"]
