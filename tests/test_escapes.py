@@ -1,9 +1,9 @@
 """Hostile notebooks that attack the sandbox's own machinery, run by real kernels under bubblewrap:
 symlinks planted for the replay kernel (host file write and read), shared memory and tmpfs that
 rlimits do not count, writes into every folder the kernel can reach, the notebook's deadline
-stretched by a replay, probes that outlast their budget, replies too large to hold, and a cell
-that leaves the kernel full. Each attack fails: the host file is untouched, the limit is named,
-the score is not raised, and the correct parts of the notebook still earn their points."""
+stretched by a replay, replies too large to hold, and a kernel left full. Each attack fails: the
+host file is untouched, the limit is named, the score is not raised, and the correct parts of the
+notebook still earn their points. (The probes' own time budget is tested in test_limits.py.)"""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ pytestmark = [pytest.mark.kernel, pytest.mark.skipif(
     reason=f"NOT ISOLATED on this machine: {sandbox_support('auto').problem}")]
 
 NOTEBOOK_TIMEOUT_S = 20
-PROBE_BUDGET_S = 30
 
 ESCAPES_RUBRIC = f"""
 schema = 1
@@ -33,8 +32,8 @@ source = "digits28"
 [execution]
 cell_timeout_s = 20
 notebook_timeout_s = {NOTEBOOK_TIMEOUT_S}
-probe_timeout_s = 15
-probe_budget_s = {PROBE_BUDGET_S}
+probe_timeout_s = 60
+probe_budget_s = 120
 memory_limit_mb = 1536
 max_workdir_mb = 128
 """ + A1_LECTURE_CHECK + """[[checks]]
@@ -96,14 +95,15 @@ print("planted", len(planted))"""
 
 DIES = "import os, time\ntime.sleep(0.5)\nos._exit(1)"
 
-MEMFD_HOG = """import os
+MEMFD_HOG = """import os, time
 chunk = b"\\1" * (64 << 20)
 held = []
-for i in range(48):  # 3 GB of shared memory, which no rlimit counts
+for i in range(40):  # 2.5 GB of shared memory, which no rlimit counts
     fd = os.memfd_create(f"hog{i}")
     os.write(fd, chunk)
     held.append(fd)
-print("held", len(held))"""
+print("held", len(held))
+time.sleep(5)  # an outside watch samples: it must find the memory still held"""
 
 WRITES_EVERYWHERE = """import errno, os
 def attempt(path, megabytes):
@@ -128,11 +128,6 @@ time.sleep(10)"""
 
 SLEEPS = "import time\ntime.sleep({seconds})"
 
-SLOW_FUNCTION = """import time
-def conv_output_size(h_in, kernel_size, padding=0, stride=1):
-    time.sleep(60)
-    return (h_in - kernel_size + 2 * padding) // stride + 1"""
-
 HUGE_ERROR = "raise ValueError('x' * 30_000_000)"
 
 # Issue 10: the list stays alive, so every later allocation of this kernel fails. (bytes(n) is
@@ -143,6 +138,15 @@ try:
         blocks.append(bytes(64 << 20))
 finally:
     print("held", len(blocks) * 64, "MB")"""
+
+# The same, but the cell catches its MemoryError and succeeds: the kernel is full all the same, and
+# the first probe that needs memory fails. The cell after which memory grew most is blamed.
+FILLS_MEMORY_QUIETLY = """blocks = []
+try:
+    while True:
+        blocks.append(bytes(64 << 20))
+except MemoryError:
+    pass"""
 
 
 @pytest.fixture(scope="module")
@@ -173,9 +177,10 @@ def escapes_batch(tmp_path_factory: pytest.TempPathFactory, host_files: dict[str
     write_notebook(folder / "disk_hog.ipynb", GOOD_DEF, DISK_HOG, "after = 1")
     write_notebook(folder / "stretches_time.ipynb", GOOD_DEF, SLEEPS.format(seconds=8),
                    SLEEPS.format(seconds=5), DIES)
-    write_notebook(folder / "slow_probes.ipynb", SLOW_FUNCTION)
     write_notebook(folder / "huge_error.ipynb", GOOD_DEF, HUGE_ERROR, "after = 1")
     write_notebook(folder / "fills_memory.ipynb", GOOD_DEF, FILLS_MEMORY, "after = 1")
+    write_notebook(folder / "fills_memory_quietly.ipynb", GOOD_DEF, "before = 1", FILLS_MEMORY_QUIETLY,
+                   "after = 1")
     rubric = tmp_path_factory.mktemp("escapes-rubric") / "escapes.toml"
     rubric.write_text(ESCAPES_RUBRIC, "utf-8")
 
@@ -262,15 +267,6 @@ def test_a_replay_shares_the_notebooks_deadline(escapes_batch: BatchResult) -> N
     assert report_of(escapes_batch, "stretches_time")["score"] == FULL_SCORE  # probes have their own time
 
 
-def test_probes_stop_at_their_budget(escapes_batch: BatchResult) -> None:
-    report = report_of(escapes_batch, "slow_probes")
-    assert report["execution"]["probe_seconds"] <= PROBE_BUDGET_S + 3
-    assert report["score"] == 0
-    observations = json.loads((escapes_batch.out_dir / "slow_probes" / "observations.json").read_text())
-    messages = [probe.get("message", "") for probe in observations["probes"].values()]
-    assert any("time budget of 30 s was used up" in m for m in messages)
-
-
 def test_an_oversized_reply_is_refused_and_the_kernel_goes_on(escapes_batch: BatchResult) -> None:
     report = report_of(escapes_batch, "huge_error")
     [failed] = report["execution"]["failed_cells"]
@@ -289,3 +285,30 @@ def test_a_cell_that_leaves_the_kernel_full_is_replayed_around(escapes_batch: Ba
     assert failed["error"] == "MemoryError"
     assert any("Cell 2 ran out of memory and left the kernel full" in w for w in execution["warnings"])
     assert report["score"] == FULL_SCORE
+
+
+def test_a_probe_that_finds_the_kernel_full_blames_the_cell_that_filled_it(escapes_batch: BatchResult) -> None:
+    report = report_of(escapes_batch, "fills_memory_quietly")
+    execution = report["execution"]
+    assert execution["failed_cells"] == [] and execution["not_run_cells"] == []  # every cell ran
+    assert execution["memory_exhausted_at_cell"] == 2 and execution["limit_exceeded"] == "memory"
+    assert execution["replayed_cells"] == [0, 1]
+    assert any("A probe ran out of memory" in w and "grew most in cell 3" in w for w in execution["warnings"])
+    assert report["score"] == FULL_SCORE
+
+
+def test_without_a_cgroup_every_report_says_so_and_the_watch_counts_shared_memory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grader that may not make cgroups (a normal user without delegation) falls back to the
+    watch, which counts memfd files, and says so in every report."""
+    from grader.execute import sandbox
+
+    monkeypatch.setattr(sandbox, "_cgroup_problem", lambda: "cannot create the cgroup (test)")
+    write_notebook(tmp_path / "in" / "memfd_hog.ipynb", GOOD_DEF, MEMFD_HOG, "after = 1")
+    (tmp_path / "escapes.toml").write_text(ESCAPES_RUBRIC, "utf-8")
+    batch = grade_batch(tmp_path / "in", tmp_path / "escapes.toml", tmp_path / "out")
+    execution = report_of(batch, "memfd_hog")["execution"]
+    assert execution["sandbox"]["memory_limit"] == "watch"
+    assert any(w.startswith("MEMORY NOT CONTAINED: cannot create the cgroup (test)") for w in execution["warnings"])
+    assert execution["limit_exceeded"] == "memory" and execution["kernel_died_at_cell"] == 1
+    assert report_of(batch, "memfd_hog")["score"] == FULL_SCORE

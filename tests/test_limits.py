@@ -13,9 +13,11 @@ from support import REPO, edited_rubric
 from grader.errors import RubricError, SandboxUnavailableError
 from grader.execute import sandbox
 from grader.execute.cgroups import cgroup_problem, open_cgroup
+from grader.execute.kernel import ExecuteOutcome
 from grader.execute.limits import MB, describe_exit, explain_error, is_memory_error, rlimits
-from grader.execute.local import _Pass
+from grader.execute.local import LocalKernelExecutor, _Clock, _Pass
 from grader.execute.processes import shared_memory_bytes
+from grader.observe.probe import ProbeRequest
 from grader.rubric.load import load_rubric
 
 
@@ -165,3 +167,37 @@ def test_an_environment_under_tmp_is_bound_after_the_scratch_tmpfs(monkeypatch) 
     venv = next(i for i in range(len(args) - 1) if args[i:i + 2] == ["--ro-bind", "/tmp/clone/.venv"])
     sandbox_folder = next(i for i in range(len(args) - 1) if args[i:i + 2] == ["--bind", str(folders.workdir)])
     assert tmpfs < venv and tmpfs < sandbox_folder
+
+
+class _SlowKernel:
+    """Stands in for a kernel session: every probe runs until its time-out."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[float] = []
+
+    def is_alive(self) -> bool:
+        return True
+
+    def execute(self, code, timeout_s, **options) -> ExecuteOutcome:
+        self.timeouts.append(timeout_s)
+        return ExecuteOutcome(status="timeout", seconds=timeout_s)
+
+
+def test_probes_share_one_time_budget() -> None:
+    """Probes of 30 s each with a budget of 70 s: two full, one cut to the 10 s left, then none."""
+    kernel = _SlowKernel()
+    probes = tuple(ProbeRequest(f"P{i}", {"kind": "x"}, 30.0) for i in range(5))
+    clock = _Clock(notebook_timeout_s=600, probe_budget_s=70)
+    replies, starved = LocalKernelExecutor()._run_probes(kernel, None, probes, clock)
+    assert kernel.timeouts == [30.0, 30.0, 10.0] and clock.probe_seconds == 70 and starved is None
+    assert replies["P0"].message == "did not finish within 30 s"
+    assert replies["P2"].message == "did not finish within the 10.0 s left of the probes' time budget of 70 s"
+    assert [replies[f"P{i}"].status for i in (3, 4)] == ["timeout", "timeout"]
+    assert replies["P4"].message == "the probes' time budget of 70 s was used up before this probe"
+
+
+def test_probe_budget_is_a_rubric_field(default_rubric, tmp_path) -> None:
+    assert default_rubric.execution.probe_budget_s == 180
+    path = edited_rubric(tmp_path, ("kernel_start_timeout_s = 60", "kernel_start_timeout_s = 60\nprobe_budget_s = 0"))
+    with pytest.raises(RubricError, match="execution.probe_budget_s"):
+        load_rubric(path)

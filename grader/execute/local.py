@@ -19,7 +19,7 @@ import copy
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,8 @@ REPLAY_BROKE = "The kernel broke again while replaying; nothing could be probed.
 REPLAY_OUT_OF_TIME = ("The notebook's time limit of {limit:g} s ran out while replaying; the probes ran "
                       "on what the replayed cells had defined by then.")
 PROBE_BUDGET_SPENT = "the probes' time budget of {budget:g} s was used up before this probe"
+PROBE_BUDGET_RAN_OUT = ("did not finish within the {left:.1f} s left of the probes' time budget of "
+                        "{budget:g} s")
 REPLIES_TOO_LARGE = ("reply too large: the probes' replies together passed the grader's limit of "
                      "{limit:,} characters")
 START_FAILED = "The kernel could not be started: {error}"
@@ -280,14 +282,18 @@ class LocalKernelExecutor:
                     "timeout", message=PROBE_BUDGET_SPENT.format(budget=clock.probe_budget_s))
                 continue
             code, expressions = render_probe(request, nonce)
-            outcome = session.execute(code, min(request.timeout_s, time_left), silent=True,
-                                      user_expressions=expressions, max_output_bytes=10_000)
+            timeout = min(request.timeout_s, time_left)
+            outcome = session.execute(code, timeout, silent=True, user_expressions=expressions,
+                                      max_output_bytes=10_000)
             clock.probe_seconds += outcome.seconds
             kept_chars += _reply_chars(outcome.user_expressions)
             if kept_chars > MAX_PROBE_REPLIES_CHARS:
                 outcome.status, outcome.error = "error", REPLY_REFUSED
                 outcome.message = REPLIES_TOO_LARGE.format(limit=MAX_PROBE_REPLIES_CHARS)
             reply = _probe_reply(outcome, request)
+            if reply.status == "timeout" and timeout < request.timeout_s:
+                reply = replace(reply, message=PROBE_BUDGET_RAN_OUT.format(
+                    left=timeout, budget=clock.probe_budget_s))
             if _starved(reply, sandbox):
                 return replies, reply
             replies[request.key] = reply
