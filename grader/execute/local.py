@@ -57,6 +57,8 @@ MEMORY_FULL_WARNING = ("Cell {index} ran out of memory and left the kernel full 
 PROBE_MEMORY_WARNING = ("A probe ran out of memory ({message}): the kernel was full. Memory grew most "
                         "in cell {index} (+{grown:,} MB), so cells 1..{before} were run again in a "
                         "fresh kernel and the probes ran there.")
+STUCK_EARLIER = "the kernel stopped answering during an earlier probe"
+STARVED_EARLIER = "the kernel ran out of memory during an earlier probe"
 REPLAY_BROKE = "The kernel broke again while replaying; nothing could be probed."
 REPLAY_OUT_OF_TIME = ("The notebook's time limit of {limit:g} s ran out while replaying; the probes ran "
                       "on what the replayed cells had defined by then.")
@@ -269,6 +271,7 @@ class LocalKernelExecutor:
                     clock: _Clock) -> tuple[dict[str, ProbeReply], ProbeReply | None]:
         """The probes' replies, and the reply of the probe that ran out of memory, if one did (the
         probes after it are not run: the kernel is full)."""
+        starved: ProbeReply | None = None
         nonce = new_nonce()  # drawn only now, after every student cell has run
         replies: dict[str, ProbeReply] = {}
         kept_chars = 0
@@ -294,15 +297,18 @@ class LocalKernelExecutor:
             if reply.status == "timeout" and timeout < request.timeout_s:
                 reply = replace(reply, message=PROBE_BUDGET_RAN_OUT.format(
                     left=timeout, budget=clock.probe_budget_s))
-            if _starved(reply, sandbox):
-                return replies, reply
             replies[request.key] = reply
+            if _starved(reply, sandbox):
+                starved = reply
+                break
             if outcome.kernel_stuck:
                 break
+        else:
+            starved = None
+        reason = STARVED_EARLIER if starved is not None else STUCK_EARLIER
         for request in probes:
-            replies.setdefault(request.key, ProbeReply(
-                "not_run", message="the kernel stopped answering during an earlier probe"))
-        return replies, None
+            replies.setdefault(request.key, ProbeReply("not_run", message=reason))
+        return replies, starved
 
 
 def _clip(text: str | None) -> str | None:
