@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,9 +14,9 @@ from support import REPO, edited_rubric
 from grader.errors import RubricError, SandboxUnavailableError
 from grader.execute import sandbox
 from grader.execute.cgroups import cgroup_problem, open_cgroup
-from grader.execute.kernel import ExecuteOutcome
+from grader.execute.kernel import MAX_SHELL_MESSAGE_BYTES, REPLY_REFUSED, REPLY_REFUSED_MESSAGE, ExecuteOutcome
 from grader.execute.limits import MB, describe_exit, explain_error, is_memory_error, rlimits
-from grader.execute.local import LocalKernelExecutor, _Clock, _Pass
+from grader.execute.local import MAX_PROBE_REPLIES_CHARS, LocalKernelExecutor, _Clock, _Pass
 from grader.execute.processes import shared_memory_bytes
 from grader.observe.probe import ProbeRequest
 from grader.rubric.load import load_rubric
@@ -197,7 +198,32 @@ def test_probes_share_one_time_budget() -> None:
 
 
 def test_probe_budget_is_a_rubric_field(default_rubric, tmp_path) -> None:
-    assert default_rubric.execution.probe_budget_s == 180
+    assert default_rubric.execution.probe_budget_s == 300
     path = edited_rubric(tmp_path, ("kernel_start_timeout_s = 60", "kernel_start_timeout_s = 60\nprobe_budget_s = 0"))
     with pytest.raises(RubricError, match="execution.probe_budget_s"):
         load_rubric(path)
+
+
+class _OversizedKernel(_SlowKernel):
+    """Stands in for a kernel whose first reply was refused by the shell socket and whose later
+    replies are each under the cap but large together."""
+
+    def execute(self, code, timeout_s, **options) -> ExecuteOutcome:
+        self.timeouts.append(timeout_s)
+        if len(self.timeouts) == 1:
+            return ExecuteOutcome(status="error", error=REPLY_REFUSED, seconds=0.1,
+                                  message=REPLY_REFUSED_MESSAGE.format(limit=MAX_SHELL_MESSAGE_BYTES))
+        text = repr(json.dumps({"value": "x" * (3 * MB)}))
+        return ExecuteOutcome(status="ok", seconds=0.1,
+                              user_expressions={"result": {"status": "ok", "data": {"text/plain": text}}})
+
+
+def test_oversized_probe_replies_become_probe_errors_and_stay_bounded_together() -> None:
+    probes = tuple(ProbeRequest(f"P{i}", {"kind": "x"}, 30.0) for i in range(8))
+    clock = _Clock(notebook_timeout_s=600, probe_budget_s=300)
+    replies, _ = LocalKernelExecutor()._run_probes(_OversizedKernel(), None, probes, clock)
+    assert replies["P0"].status == "probe_error" and replies["P0"].message.startswith("reply too large")
+    assert replies["P1"].status == "ok"
+    kept = [r for r in replies.values() if r.status == "ok"]
+    assert 0 < len(kept) < 7 and sum(len(r.data["value"]) for r in kept) <= MAX_PROBE_REPLIES_CHARS
+    assert replies["P7"].status == "probe_error" and "replies together passed" in replies["P7"].message

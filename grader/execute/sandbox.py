@@ -286,10 +286,11 @@ class Sandbox:
         """Bytes the sandbox's processes hold now: resident memory (with a cgroup, every page
         including shared memory and tmpfs files) or the data size of its largest process (what
         RLIMIT_DATA bounds), whichever is larger."""
-        pids = self.members()
-        if self.cgroup is not None:
+        if self.cgroup is not None:  # its members and its count: no walk over the process table
+            pids = self.cgroup.members()
             resident = self.cgroup.held_bytes()
         else:
+            pids = self.members()
             resident = proportional_memory_bytes(pids) + shared_memory_bytes(pids)
         return max(resident, max((data_bytes(pid) for pid in pids), default=0))
 

@@ -55,7 +55,7 @@ class ExecutionLimits:
     max_file_mb: int = 512
     max_workdir_mb: int = 1024
     sandbox: str = "auto"
-    probe_budget_s: float = 180.0  # all probes of one notebook together (cells have notebook_timeout_s)
+    probe_budget_s: float = 300.0  # all probes of one notebook together (cells have notebook_timeout_s)
 
 
 @dataclass(frozen=True)
