@@ -205,9 +205,8 @@ class KernelSession:
                 return ExecuteOutcome(status="kernel_died", outputs=collector.finished_outputs(),
                                       seconds=time.monotonic() - started,
                                       dropped_output_bytes=collector.dropped_bytes)
-            if "iopub" in dropped:
-                collector.mark_lost(self.client.max_iopub_bytes)
-                self.client.reconnect_iopub()
+            # An iopub drop alone is not marked here: it may be a late message of an earlier cell
+            # (zmq reconnects by itself); a lost idle status marks this cell below.
             idle = self._drain_iopub(msg_id, collector) or idle
             if idle and idle_at is None:
                 idle_at = time.monotonic()
