@@ -37,6 +37,7 @@ REPLY_IDLE_GRACE_S = 2.0  # after the reply, the idle status may have been dropp
 POLL_S = 0.05
 ALIVE_CHECK_S = 0.5
 DEATH_SETTLE_S = 0.5
+IOPUB_JOIN_S = 5.0
 # Bounds on what the grader receives, whatever the kernel sends: a larger message drops the
 # connection (zmq reconnects) instead of being read into the grader's memory.
 MIN_IOPUB_MESSAGE_BYTES = 1024 * 1024
@@ -224,11 +225,37 @@ class KernelSession:
             # refused an oversized message (and lost what followed until it reconnected).
             collector.mark_lost(self.client.max_iopub_bytes)
             self.client.reconnect_iopub()
+            self._await_iopub()
         outcome = _outcome_from_reply(reply, collector, time.monotonic() - started)
         if timed_out:
             outcome.status = "timeout"
             outcome.kernel_stuck = reply is None
         return outcome
+
+    def _await_iopub(self) -> None:
+        """After a new iopub socket: wait until it receives (a fresh subscription misses what the
+        kernel publishes before it is joined, such as the next cell's idle status)."""
+        deadline = time.monotonic() + IOPUB_JOIN_S
+        while time.monotonic() < deadline and self.is_alive():
+            try:
+                msg_id = self.client.kernel_info()
+            except zmq.Again:
+                return
+            until = min(deadline, time.monotonic() + 0.5)
+            while time.monotonic() < until:
+                try:
+                    msg = self.client.get_iopub_msg(timeout=POLL_S)
+                except Empty:
+                    continue
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    self._drain_shell(msg_id)
+                    return
+
+    def _drain_shell(self, msg_id: str) -> None:
+        """Drop the reply to our own kernel_info request, when it comes."""
+        until = time.monotonic() + REPLY_IDLE_GRACE_S
+        while time.monotonic() < until and self._poll_reply(msg_id) is None:
+            time.sleep(POLL_S)
 
     def _still_alive(self) -> bool:
         """Is the kernel alive, a moment after one of its connections dropped (its exit may take
