@@ -300,20 +300,34 @@ def test_100_mb_print_is_capped_marked_and_graded(hostile_batch: BatchResult, na
     assert "output capped here" in outputs_of(hostile_batch, name, 0)
 
 
-def test_kernel_exit_after_part_b_keeps_parts_a_and_b(tmp_path: Path) -> None:
-    """The reference solution up to Part B, then os._exit(3). Part A must earn every point; each
-    Part B check must pass (or be `skipped` while this grader version does not evaluate it)."""
+# Issue 10: a cell that fills memory and keeps it (the list stays alive), with torch imported.
+FILLS_MEMORY = """blocks = []
+while True:
+    blocks.append(bytes(256 << 20))"""
+
+
+@pytest.mark.parametrize("breaker", ["exit", "fills_memory"])
+def test_a_broken_kernel_after_part_b_keeps_parts_a_and_b(tmp_path: Path, breaker: str) -> None:
+    """The reference solution up to Part B, then os._exit(3) or a cell that fills memory (the kernel
+    is left full). Part A must earn every point; each Part B check must pass (or be `skipped`
+    while this grader version does not evaluate it)."""
     solution = json.loads((REPO / "reference" / "solution.ipynb").read_text("utf-8"))
     cells = [c for c in solution["cells"] if c["cell_type"] == "code"]
     sources = ["".join(c["source"]) for c in cells]
     after_b = next(i for i, s in enumerate(sources) if "n_params" in s) + 1
-    exit_at = after_b  # index among the code cells = index in the written notebook
-    write_notebook(tmp_path / "in" / "exits.ipynb", *sources[:after_b], "import os\nos._exit(3)",
-                   *sources[after_b:])
+    broken_at = after_b  # index among the code cells = index in the written notebook
+    breaking = "import os\nos._exit(3)" if breaker == "exit" else FILLS_MEMORY
+    write_notebook(tmp_path / "in" / f"{breaker}.ipynb", *sources[:after_b], breaking, *sources[after_b:])
     batch = grade_batch(tmp_path / "in", DEFAULT_RUBRIC, tmp_path / "out")
     [report] = batch.reports
-    assert report.execution["kernel_died_at_cell"] == exit_at
-    assert report.execution["kernel_exit_code"] == 3
+    execution = report.execution
+    if breaker == "exit":
+        assert execution["kernel_died_at_cell"] == broken_at and execution["kernel_exit_code"] == 3
+    else:
+        assert execution["memory_exhausted_at_cell"] == broken_at and execution["limit_exceeded"] == "memory"
+        assert [c["error"] for c in execution["failed_cells"]] == ["MemoryError"]
+        assert execution["not_run_cells"] == list(range(broken_at + 1, len(sources) + 1))
+    assert list(execution["replayed_cells"]) == list(range(broken_at))
     part_a = [c for c in report.checks if c.task.startswith("A")]
     assert sum(c.score for c in part_a) == sum(c.max_score for c in part_a) == 30
     part_b = [c for c in report.checks if c.task.startswith("B")]

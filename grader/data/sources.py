@@ -108,4 +108,5 @@ def student_files(spec: DataSpec) -> StudentFiles:
         root = Path(tmp)
         install_data(root, spec)
         found = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
-        return StudentFiles(tuple((p.relative_to(root).as_posix(), p.read_bytes()) for p in found))
+        return StudentFiles(tuple((p.relative_to(root).as_posix(), p.read_bytes()) for p in found),
+                            source=spec.source)

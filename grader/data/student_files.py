@@ -15,6 +15,7 @@ class StudentFiles:
     """Relative path (under the notebook's `data/`) and content of every file a notebook may read."""
 
     files: tuple[tuple[str, bytes], ...]
+    source: str = ""  # the rubric's data source they come from (the kernel preamble serves by it)
 
     @property
     def size_bytes(self) -> int:

@@ -56,6 +56,11 @@ class ExecutionSummary:
     kernel: dict[str, Any] = field(default_factory=dict)
     executor: str = "local"  # which executor ran it (local | dask)
     worker: str = ""  # the Dask worker's address, when a cluster ran it
+    memory_exhausted_at_cell: int | None = None  # the cell blamed for leaving the kernel full
+    replayed_cells: tuple[int, ...] = ()  # cells run again in a fresh kernel before probing
+    cell_seconds: float = 0.0  # the notebook's cells, every pass (they share notebook_timeout_s)
+    probe_seconds: float = 0.0  # the probes (their own budget, probe_budget_s)
+
 
 
 @dataclass

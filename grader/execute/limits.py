@@ -3,7 +3,12 @@ outside that stops the whole sandbox when memory, processes or disk use go over 
 
 Why both: rlimits are per process (an oversized allocation fails cleanly with MemoryError, a
 runaway file stops growing), but a notebook may start many processes, and RLIMIT_NPROC is not
-enforced for root; the watch sums over every process of the sandbox and needs no privilege.
+enforced for root. With a cgroup (cgroups.py) the kernel counts every page of the sandbox, shared
+memory and tmpfs files included, and the watch only notices that the group ran out of memory and
+stops the sandbox, naming the limit. Without one, the watch sums over every process of the
+sandbox (anonymous memory, plus shared memory it maps or holds as memfd files) and needs no
+privilege. Disk: the watch measures everything under the sandbox's root (working directories,
+socket folders, kernel logs), which is every host folder a kernel can write.
 RLIMIT_AS is not used: the PyPI torch build maps about 3 GB of address space at import.
 """
 
@@ -17,11 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.execute.cgroups import Cgroup
 from grader.execute.processes import (
     living,
     private_memory_bytes,
     process_table,
     proportional_memory_bytes,
+    shared_memory_bytes,
 )
 from grader.rubric.model import ExecutionLimits
 
@@ -33,11 +40,14 @@ CPU_GRACE_S = 5
 
 MEMORY_BREACH = ("the notebook went over its memory limit of {limit:,} MB (its processes used "
                  "{used:,} MB), so the kernel was stopped")
+CGROUP_MEMORY_BREACH = ("the notebook went over its memory limit of {limit:,} MB (counting everything "
+                        "its processes held, shared memory and files in memory included), so the "
+                        "kernel was stopped")
 PROCESS_BREACH = ("the notebook went over its limit of {limit:,} processes and threads (it had "
                   "{used:,}), so the kernel was stopped")
-DISK_BREACH = ("the notebook wrote more than its limit of {limit:,} MB into its working directory "
+DISK_BREACH = ("the notebook wrote more than its limit of {limit:,} MB into its folders "
                "({used:,} MB), so the kernel was stopped")
-ENTRIES_BREACH = ("the notebook created more than {limit:,} files in its working directory, so "
+ENTRIES_BREACH = ("the notebook created more than {limit:,} files in its folders, so "
                   "the kernel was stopped")
 CPU_LIMIT = ("the kernel used up its CPU time limit of {limit:g} s and was stopped")
 FILE_LIMIT = ("a file the notebook wrote reached the limit of {limit:,} MB per file")
@@ -52,7 +62,8 @@ os.execv(sys.argv[2], sys.argv[2:])
 """
 
 MEMORY_ERRORS = ("MemoryError",)
-MEMORY_ERROR_TEXT = ("can't allocate memory", "Cannot allocate memory", "out of memory")
+MEMORY_ERROR_TEXT = ("can't allocate memory", "Cannot allocate memory", "out of memory",
+                     "could not allocate", "MemoryError")
 
 
 @dataclass(frozen=True)
@@ -114,10 +125,17 @@ def describe_exit(code: int | None, limits: ExecutionLimits) -> LimitBreach | No
     return None
 
 
+def is_memory_error(error: str | None, message: str | None) -> bool:
+    """Does this error (a cell's `ename` and `evalue`, or a probe's message) mean memory ran out?
+    MemoryError, and torch's "DefaultCPUAllocator: can't allocate memory" / "could not allocate"."""
+    text = message or ""
+    return error in MEMORY_ERRORS or any(hint in text for hint in MEMORY_ERROR_TEXT)
+
+
 def explain_error(error: str | None, message: str | None, limits: ExecutionLimits) -> str | None:
     """The cell's error message, with a note when the error means the memory limit was reached."""
     text = message or ""
-    if error in MEMORY_ERRORS or any(hint in text for hint in MEMORY_ERROR_TEXT):
+    if is_memory_error(error, message):
         return text + MEMORY_ERROR_NOTE.format(limit=limits.memory_limit_mb)
     return message
 
@@ -147,11 +165,12 @@ class ResourceWatch:
     """A thread that measures a sandbox's processes and working directory a few times a second
     and calls `on_breach` once (then stops) when a limit is exceeded."""
 
-    def __init__(self, members: Callable[[dict], set[int]], workdir: Path, limits: ExecutionLimits,
-                 on_breach: Callable[[LimitBreach], None]) -> None:
+    def __init__(self, members: Callable[[dict], set[int]], root: Path, limits: ExecutionLimits,
+                 on_breach: Callable[[LimitBreach], None], cgroup: Cgroup | None = None) -> None:
         self.members = members
-        self.workdir = workdir
+        self.root = root
         self.limits = limits
+        self.cgroup = cgroup
         self.on_breach = on_breach
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sandbox-watch", daemon=True)
@@ -180,17 +199,29 @@ class ResourceWatch:
         threads = sum(table[pid].threads for pid in pids)
         if threads > limits.max_processes:
             return LimitBreach("processes", PROCESS_BREACH.format(limit=limits.max_processes, used=threads))
-        limit_bytes = limits.memory_limit_mb * MB
-        if private_memory_bytes(pids) > limit_bytes:  # cheap bound first, exact figure to decide
-            used = proportional_memory_bytes(pids)
-            if used > limit_bytes:
-                return LimitBreach("memory", MEMORY_BREACH.format(
-                    limit=limits.memory_limit_mb, used=used // MB))
+        breach = self._measure_memory(pids)
+        if breach is not None:
+            return breach
         if disk:
-            used, entries = directory_usage(self.workdir)
+            used, entries = directory_usage(self.root)
             if entries > MAX_WORKDIR_ENTRIES:
                 return LimitBreach("disk", ENTRIES_BREACH.format(limit=MAX_WORKDIR_ENTRIES))
             if used > limits.max_workdir_mb * MB:
                 return LimitBreach("disk", DISK_BREACH.format(limit=limits.max_workdir_mb,
                                                               used=used // MB))
+        return None
+
+    def _measure_memory(self, pids: set[int]) -> LimitBreach | None:
+        limits = self.limits
+        if self.cgroup is not None:  # the kernel enforces the limit; notice when it was reached
+            if self.cgroup.out_of_memory():
+                return LimitBreach("memory", CGROUP_MEMORY_BREACH.format(limit=limits.memory_limit_mb))
+            return None
+        limit_bytes = limits.memory_limit_mb * MB
+        shared = shared_memory_bytes(pids)
+        if private_memory_bytes(pids) + shared > limit_bytes:  # cheap bound first, exact figure to decide
+            used = proportional_memory_bytes(pids) + shared
+            if used > limit_bytes:
+                return LimitBreach("memory", MEMORY_BREACH.format(
+                    limit=limits.memory_limit_mb, used=used // MB))
         return None

@@ -102,6 +102,45 @@ def proportional_memory_bytes(pids: Iterable[int]) -> int:
     return total
 
 
+def shared_memory_bytes(pids: Iterable[int]) -> int:
+    """Shared memory the processes hold, which anonymous figures leave out: memfd files they
+    hold open (each file once, mapped or not) plus the shared pages they map (RssShmem; a mapped
+    memfd that is also open is counted twice, an upper bound on purpose)."""
+    files: dict[tuple[int, int], int] = {}
+    mapped = 0
+    for pid in pids:
+        fd_dir = PROC / str(pid) / "fd"
+        try:
+            names = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for name in names:
+            try:
+                if not os.readlink(fd_dir / name).startswith("/memfd:"):
+                    continue
+                info = os.stat(fd_dir / name)
+            except OSError:
+                continue
+            files[(info.st_dev, info.st_ino)] = info.st_blocks * 512
+        mapped += _status_kib(pid, "RssShmem") * 1024
+    return sum(files.values()) + mapped
+
+
+def data_bytes(pid: int) -> int:
+    """The process's data size (VmData: what RLIMIT_DATA bounds, touched or not)."""
+    return _status_kib(pid, "VmData") * 1024
+
+
+def _status_kib(pid: int, key: str) -> int:
+    try:
+        for line in (PROC / str(pid) / "status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def kill_processes(find: Callable[[], set[int]]) -> int:
     """SIGKILL whatever `find()` returns until it returns nothing; how many were killed.
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from grader.data.student_files import StudentFiles
 from grader.rubric.model import DataSpec
 
 DATA_FOLDER = "data"  # the working directory's data folder (grader/execute/local.py installs it)
@@ -33,7 +34,7 @@ def probe_source() -> str:
     return kernel_source("kernel_probe.py")
 
 
-def data_config(data: DataSpec) -> dict[str, Any]:
+def data_config(data: DataSpec | StudentFiles) -> dict[str, Any]:
     """What the preamble serves to torchvision's data set classes, and how to describe the rest."""
     kind, _, name = data.source.partition(":")
     if kind == "torchvision":
@@ -62,7 +63,7 @@ def new_token() -> str:
     return secrets.token_hex(8)
 
 
-def preamble_code(token: str, data: DataSpec) -> str:
+def preamble_code(token: str, data: DataSpec | StudentFiles) -> str:
     """The cell that installs the preamble (run silently, before any student cell)."""
     config = json.dumps({"token": token, "data": data_config(data), "probe_source": probe_source()})
     return (
@@ -75,7 +76,7 @@ def preamble_code(token: str, data: DataSpec) -> str:
     )
 
 
-def run_preamble(session: Any, data: DataSpec, timeout_s: float) -> KernelGate:
+def run_preamble(session: Any, data: DataSpec | StudentFiles, timeout_s: float) -> KernelGate:
     """Install the preamble in a freshly started kernel session; the gate for its probes."""
     token = new_token()
     outcome = session.execute(preamble_code(token, data), timeout_s, silent=True)

@@ -194,6 +194,7 @@ def _parse_execution(path: Path, table: dict[str, Any]) -> ExecutionLimits:
         "cell_timeout_s": Option(seconds.allowed, seconds.convert, 120.0),
         "notebook_timeout_s": Option(seconds.allowed, seconds.convert, 900.0),
         "probe_timeout_s": Option(seconds.allowed, seconds.convert, 30.0),
+        "probe_budget_s": Option(seconds.allowed, seconds.convert, 300.0),
         "kernel_start_timeout_s": Option(seconds.allowed, seconds.convert, 60.0),
         "max_cell_output_bytes": Option("a positive integer", positive(as_int), 200_000),
         "torch_threads": Option("a positive integer (omit it for cores / jobs)", positive(as_int), None),

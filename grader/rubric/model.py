@@ -56,6 +56,7 @@ class ExecutionLimits:
     max_workdir_mb: int = 1024
     sandbox: str = "auto"
     max_notebook_mb: int = 25  # a larger submitted .ipynb gets an error report and is never read
+    probe_budget_s: float = 300.0  # all probes of one notebook together (cells have notebook_timeout_s)
 
 
 @dataclass(frozen=True)
