@@ -3,6 +3,7 @@ kernel's memory and its working directory are searched for them, and they are no
 
 from __future__ import annotations
 
+import base64
 import shutil
 from pathlib import Path
 
@@ -10,10 +11,13 @@ import numpy as np
 import pytest
 from support import DEFAULT_RUBRIC, REPO
 
-from grader.data.digits28 import load_digits28
+from grader.checks.registry import CHECK_KINDS
+from grader.data.sources import data_arrays
 from grader.execute.kernel import KernelSession
 from grader.execute.local import LocalKernelExecutor
 from grader.grade.api import grade_batch
+from grader.grade.seeds import check_rng, choose_seed
+from grader.rubric.load import load_rubric
 
 pytestmark = pytest.mark.kernel
 
@@ -62,10 +66,21 @@ def label_encodings(labels: np.ndarray) -> dict[str, bytes]:
     }
 
 
+def sent_hidden_image(notebook: Path, index: int) -> bytes:
+    """Hidden image `index` exactly as D3 sends it into this notebook's kernel (transformed with
+    the seed the grader derives from the notebook's bytes)."""
+    rubric = load_rubric(DEFAULT_RUBRIC)
+    check = rubric.check("D3.brief_training")
+    request, _ = CHECK_KINDS[check.kind].plan(check, check_rng(choose_seed(rubric.seed, notebook.read_bytes()),
+                                                                 check.id), rubric)
+    encoded = request.payload["x_eval"]
+    images = np.frombuffer(base64.b64decode(encoded["__b64__"]), dtype="<f4").reshape(encoded["shape"])
+    return images[index].tobytes()
+
+
 def test_hidden_labels_are_neither_in_kernel_memory_nor_in_its_files(tmp_path: Path) -> None:
-    digits = load_digits28()
-    labels = label_encodings(digits.hidden_labels)
-    hidden_image = digits.x_hidden[7].astype("<f4").tobytes()  # sent in: the positive control
+    hidden = data_arrays(load_rubric(DEFAULT_RUBRIC).data)
+    labels = label_encodings(hidden.hidden_labels)
     found: dict[str, object] = {}
 
     def audit(session: KernelSession, workdir: Path) -> None:
@@ -81,6 +96,7 @@ def test_hidden_labels_are_neither_in_kernel_memory_nor_in_its_files(tmp_path: P
     folder = tmp_path / "in"
     folder.mkdir()
     shutil.copy(REPO / "reference" / "solution.ipynb", folder / "solution.ipynb")
+    hidden_image = sent_hidden_image(folder / "solution.ipynb", 7)  # sent in: the positive control
     result = grade_batch(folder, DEFAULT_RUBRIC, tmp_path / "out", executor=LocalKernelExecutor(audit))
     report = result.reports[0]
     checks = {c.id: c for c in report.checks}

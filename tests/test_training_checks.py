@@ -47,7 +47,7 @@ def training_reply(labels, final: list[int], untrained: list[int]) -> dict:
 def test_d3_credits_accuracy_that_training_brought(rubric, labels) -> None:
     verdict = judge(rubric, "D3.brief_training", training_reply(labels, labels.tolist(), chance(labels)))
     assert verdict.status == "pass" and verdict.details["accuracy"] == 1.0
-    assert "shifted by up to 1 pixel(s)" in verdict.message
+    assert "given noise of +-0.05 at grading time" in verdict.message
     assert len(verdict.details["curve"]["accuracy"]) == 2
 
 
@@ -72,7 +72,7 @@ def test_the_hidden_images_are_shifted_with_a_recorded_seed_the_same_way_every_t
     first, inputs = CHECK_KINDS[check.kind].plan(check, check_rng(5, check.id), rubric)
     again, _ = CHECK_KINDS[check.kind].plan(check, check_rng(5, check.id), rubric)
     assert first.payload["x_eval"] == again.payload["x_eval"]
-    assert inputs["hidden_shift"] == 1 and isinstance(inputs["shift_seed"], int)
+    assert inputs["hidden_noise"] == 0.05 and isinstance(inputs["shift_seed"], int)
     other, _ = CHECK_KINDS[check.kind].plan(check, check_rng(6, check.id), rubric)
     assert other.payload["x_eval"] != first.payload["x_eval"]
 
@@ -91,3 +91,14 @@ def test_shift_images_moves_each_image_by_at_most_the_given_pixels_and_fills_zer
         moved += (dy, dx) != (0, 0)
     assert moved > 30
     assert shift_images(images, 0, seed=3) is images
+
+
+def test_noise_changes_every_image_by_at_most_its_amplitude() -> None:
+    from grader.checks.training import add_noise
+
+    images = np.random.default_rng(0).uniform(0, 1, size=(20, 1, 28, 28)).astype(np.float32)
+    noisy = add_noise(images, 0.05, seed=4)
+    assert noisy.dtype == np.float32 and 0.0 <= noisy.min() and noisy.max() <= 1.0
+    assert np.abs(noisy - images).max() <= 0.05 + 1e-6
+    assert all(a.tobytes() != b.tobytes() for a, b in zip(images, noisy, strict=True))
+    assert np.array_equal(add_noise(images, 0.05, seed=4), noisy)

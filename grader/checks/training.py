@@ -20,7 +20,7 @@ TRAINING_SETTINGS = ("epochs", "batch_size", "optimizer", "learning_rate", "sche
                      "seed", "torch_threads", "time_budget_s", "train_samples")
 ACCURACY = "Accuracy on the hidden split: {accuracy:.4f} (threshold {threshold:.2f}{partial})."
 PARTIAL = "; partial credit from {low:.2f}"
-SHIFTED = " The hidden images were shifted by up to {pixels} pixel(s) (seed {seed}), which a CNN barely notices."
+TRANSFORMED = " The hidden images were {how} at grading time (seed {seed})."
 UNTRAINED = ("{prefix}: a freshly built {model_class}, never trained or loaded, already reaches {accuracy:.4f} on "
              "the hidden split (a network that learns starts near chance, 0.10, and must stay below "
              "{limit:.2f}). Its predictions do not come from the weights it learns, so no accuracy is credited.")
@@ -56,13 +56,34 @@ def shift_images(images: np.ndarray, pixels: int, seed: int) -> np.ndarray:
     return shifted
 
 
-def _hidden_inputs(check: CheckSpec, rng: np.random.Generator, rubric: Rubric) -> tuple[np.ndarray, dict[str, int]]:
+def add_noise(images: np.ndarray, amplitude: float, seed: int) -> np.ndarray:
+    """Seeded uniform noise of +-`amplitude` on every pixel, clipped to [0, 1]: no stored image
+    matches any more byte for byte, and a CNN does not notice."""
+    if amplitude == 0:
+        return images
+    noise = np.random.default_rng([seed, 1]).uniform(-amplitude, amplitude, size=images.shape)
+    return np.clip(images + noise, 0.0, 1.0).astype(np.float32)
+
+
+def _hidden_inputs(check: CheckSpec, rng: np.random.Generator, rubric: Rubric) -> tuple[np.ndarray, dict[str, Any]]:
     """The hidden images as this notebook sees them, and how they were transformed (recorded)."""
     from grader.data.sources import data_arrays
 
-    pixels = check.options["hidden_shift"]
+    pixels, amplitude = check.options["hidden_shift"], check.options["hidden_noise"]
     seed = int(rng.integers(2**31))
-    return shift_images(data_arrays(rubric.data).x_hidden, pixels, seed), {"hidden_shift": pixels, "shift_seed": seed}
+    images = add_noise(shift_images(data_arrays(rubric.data).x_hidden, pixels, seed), amplitude, seed)
+    return images, {"hidden_shift": pixels, "hidden_noise": amplitude, "shift_seed": seed}
+
+
+def _transform_text(transform: Mapping[str, Any] | None) -> str:
+    if not transform:
+        return ""
+    how = []
+    if transform.get("hidden_shift"):
+        how.append(f"shifted by up to {transform['hidden_shift']} pixel(s)")
+    if transform.get("hidden_noise"):
+        how.append(f"given noise of +-{transform['hidden_noise']:g}")
+    return TRANSFORMED.format(how=" and ".join(how), seed=transform["shift_seed"]) if how else ""
 
 
 def _untrained_verdict(check: CheckSpec, data: Mapping[str, Any], rubric: Rubric, prefix: str) -> Verdict | None:
@@ -80,7 +101,7 @@ def _untrained_verdict(check: CheckSpec, data: Mapping[str, Any], rubric: Rubric
 
 
 def _accuracy_verdict(check: CheckSpec, predictions: list[int], rubric: Rubric, prefix: str,
-                      transform: Mapping[str, int] | None = None, **details: Any) -> Verdict:
+                      transform: Mapping[str, Any] | None = None, **details: Any) -> Verdict:
     labels = _hidden_labels(rubric)
     if len(predictions) != len(labels):
         return Verdict.failed(f"{prefix}: {len(predictions)} predictions for {len(labels)} hidden images.")
@@ -89,8 +110,7 @@ def _accuracy_verdict(check: CheckSpec, predictions: list[int], rubric: Rubric, 
     fraction = accuracy_fraction(accuracy, threshold, low)
     message = f"{prefix}. " + ACCURACY.format(accuracy=accuracy, threshold=threshold,
                                               partial=PARTIAL.format(low=low) if low is not None else "")
-    if transform and transform.get("hidden_shift"):
-        message += SHIFTED.format(pixels=transform["hidden_shift"], seed=transform["shift_seed"])
+    message += _transform_text(transform)
     if fraction == 1.0:
         return Verdict.passed(message, accuracy=accuracy, threshold=threshold, **details)
     return Verdict.failed(with_hint(message, check.hint), fraction=fraction, accuracy=accuracy,
@@ -99,13 +119,15 @@ def _accuracy_verdict(check: CheckSpec, predictions: list[int], rubric: Rubric, 
 
 def _threshold_options(threshold_default: float | None = None) -> dict[str, Option]:
     """`threshold` (required unless a default is given), `partial_from`, and how the hidden split
-    is checked: `hidden_shift` pixels of seeded shift, `untrained_max` for a never-trained instance."""
+    is checked: `hidden_shift` pixels of seeded shift and `hidden_noise` of seeded noise on its
+    images, `untrained_max` for a never-trained instance."""
     threshold = (Option("an accuracy in (0, 1]", positive(as_number)) if threshold_default is None
                  else Option("an accuracy in (0, 1]", positive(as_number), threshold_default))
     return {
         "threshold": threshold,
         "partial_from": Option("an accuracy below the threshold", non_negative(as_number), None),
         "hidden_shift": Option("a number of pixels from 0 to 4", non_negative(as_int), 0),
+        "hidden_noise": Option("a noise amplitude from 0 to 0.1", non_negative(as_number), 0.0),
         "untrained_max": Option("an accuracy in (0, 1]", positive(as_number), 1.0),
     }
 
@@ -116,6 +138,8 @@ def _validate_thresholds(options: Mapping[str, Any], reader: TableReader) -> Non
             raise reader.error(name, "an accuracy in (0, 1]")
     if options["hidden_shift"] > 4:
         raise reader.error("hidden_shift", "a number of pixels from 0 to 4")
+    if options["hidden_noise"] > 0.1:
+        raise reader.error("hidden_noise", "a noise amplitude from 0 to 0.1")
     if options["partial_from"] is not None and options["partial_from"] >= options["threshold"]:
         raise reader.error("partial_from", "an accuracy below the threshold")
 
