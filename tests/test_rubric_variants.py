@@ -137,7 +137,7 @@ model = FashionCNN()
 
 HEADER = '''
 import numpy as np, torch, torch.nn as nn
-data = np.load("data/digits28.npz")
+data = np.load("data/mnist.npz")
 x, y = torch.from_numpy(data["x_train"]), torch.from_numpy(data["y_train"])
 '''
 

@@ -102,3 +102,17 @@ def test_noise_changes_every_image_by_at_most_its_amplitude() -> None:
     assert np.abs(noisy - images).max() <= 0.05 + 1e-6
     assert all(a.tobytes() != b.tobytes() for a, b in zip(images, noisy, strict=True))
     assert np.array_equal(add_noise(images, 0.05, seed=4), noisy)
+
+
+@pytest.mark.parametrize(("old", "new", "field"), [
+    ("hidden_noise = 0.05\nuntrained_max = 0.3\nseed = 0", "hidden_noise = 0.5\nuntrained_max = 0.3\nseed = 0",
+     "hidden_noise"),
+    ('schedule = "one_cycle"', 'schedule = "cosine"', "schedule"),
+])
+def test_rubric_refuses_out_of_range_training_options(tmp_path, old, new, field) -> None:
+    from support import edited_rubric
+
+    from grader.errors import RubricError
+
+    with pytest.raises(RubricError, match=field):
+        load_rubric(edited_rubric(tmp_path, (old, new)))
