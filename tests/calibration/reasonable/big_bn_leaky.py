@@ -1,5 +1,4 @@
 """Batch norm and LeakyReLU, a wide 448-unit hidden layer: the largest design (about 1.43M parameters)."""
-import torch
 import torch.nn as nn
 
 

@@ -1,5 +1,4 @@
 """Lazy layers everywhere: LazyConv2d and LazyLinear infer their input sizes (about 238k parameters)."""
-import torch
 from torch import nn
 
 

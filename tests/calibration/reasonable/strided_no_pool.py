@@ -1,5 +1,4 @@
 """Strided 5x5 convolutions instead of pooling, functional forward (about 114k parameters)."""
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 

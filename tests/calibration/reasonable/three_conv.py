@@ -1,5 +1,4 @@
 """Three conv blocks (16, 32, 64 channels) down to 3x3, then one hidden layer (about 61k parameters)."""
-import torch
 import torch.nn as nn
 
 

@@ -1,5 +1,4 @@
 """The smallest reasonable design: 8 and 16 channels, a small hidden layer (about 26k parameters)."""
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 

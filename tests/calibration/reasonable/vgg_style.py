@@ -1,5 +1,4 @@
 """VGG-like: two 3x3 convs at 32 channels before the first pool, one at 64, dropout (about 430k parameters)."""
-import torch
 import torch.nn as nn
 
 

@@ -1,5 +1,4 @@
 """Wide and unpadded: two 5x5 convs of 64 channels, a 256-unit hidden layer (about 370k parameters)."""
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
