@@ -66,16 +66,19 @@ def label_encodings(labels: np.ndarray) -> dict[str, bytes]:
     }
 
 
-def sent_hidden_image(notebook: Path, index: int) -> bytes:
-    """Hidden image `index` exactly as D3 sends it into this notebook's kernel (transformed with
-    the seed the grader derives from the notebook's bytes)."""
+def sent_hidden_images(notebook: Path, index: int) -> list[bytes]:
+    """Hidden image `index` exactly as D3 and as E1 send it into this notebook's kernel (each
+    transformed with its own seed, derived from the notebook's bytes)."""
     rubric = load_rubric(DEFAULT_RUBRIC)
-    check = rubric.check("D3.brief_training")
-    request, _ = CHECK_KINDS[check.kind].plan(check, check_rng(choose_seed(rubric.seed, notebook.read_bytes()),
-                                                                 check.id), rubric)
-    encoded = request.payload["x_eval"]
-    images = np.frombuffer(base64.b64decode(encoded["__b64__"]), dtype="<f4").reshape(encoded["shape"])
-    return images[index].tobytes()
+    seed = choose_seed(rubric.seed, notebook.read_bytes())
+    sent = []
+    for check_id in ("D3.brief_training", "E1.accuracy"):
+        check = rubric.check(check_id)
+        request, _ = CHECK_KINDS[check.kind].plan(check, check_rng(seed, check.id), rubric)
+        encoded = request.payload["x_eval"]
+        images = np.frombuffer(base64.b64decode(encoded["__b64__"]), dtype="<f4").reshape(encoded["shape"])
+        sent.append(images[index].tobytes())
+    return sent
 
 
 def test_hidden_labels_are_neither_in_kernel_memory_nor_in_its_files(tmp_path: Path) -> None:
@@ -86,7 +89,7 @@ def test_hidden_labels_are_neither_in_kernel_memory_nor_in_its_files(tmp_path: P
     def audit(session: KernelSession, workdir: Path) -> None:
         memory = readable_memory(kernel_process(session.pid))
         found["memory_bytes"] = len(memory)
-        found["image_in_memory"] = hidden_image in memory
+        found["image_in_memory"] = any(image in memory for image in hidden_images)
         found["labels_in_memory"] = [name for name, data in labels.items() if data in memory]
         files = [p for p in workdir.rglob("*") if p.is_file()]
         found["files"] = len(files)
@@ -96,7 +99,7 @@ def test_hidden_labels_are_neither_in_kernel_memory_nor_in_its_files(tmp_path: P
     folder = tmp_path / "in"
     folder.mkdir()
     shutil.copy(REPO / "reference" / "solution.ipynb", folder / "solution.ipynb")
-    hidden_image = sent_hidden_image(folder / "solution.ipynb", 7)  # sent in: the positive control
+    hidden_images = sent_hidden_images(folder / "solution.ipynb", 7)  # sent in: the positive control
     result = grade_batch(folder, DEFAULT_RUBRIC, tmp_path / "out", executor=LocalKernelExecutor(audit))
     report = result.reports[0]
     checks = {c.id: c for c in report.checks}
