@@ -200,3 +200,16 @@ def test_torchvision_source_hands_over_the_test_set_without_its_hidden_images(tm
     assert len(train) == len(digits.x_train)
     hidden = {image.tobytes() for image in np.rint(digits.x_hidden[:, 0] * 255).astype(np.uint8)}
     assert not any(image.tobytes() in hidden for image in test.data.numpy())
+
+
+def test_a_hidden_count_that_leaves_no_student_test_images_is_a_rubric_error(tmp_path):
+    from support import write_idx_dataset
+
+    from grader.data.sources import data_arrays
+    from grader.errors import RubricError
+    from grader.rubric.model import DataSpec
+
+    digits = digits28.load_digits28()
+    write_idx_dataset(tmp_path / "MNIST" / "raw", digits.x_train, digits.y_train, digits.x_test, digits.y_test)
+    with pytest.raises(RubricError, match="hidden_count: 300 hidden images leave none of the 300 MNIST"):
+        data_arrays(DataSpec(source="torchvision:MNIST", root=tmp_path, hidden_count=300))

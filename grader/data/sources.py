@@ -21,6 +21,9 @@ TORCHVISION_SETS = ("FashionMNIST", "MNIST")
 MISSING_ROOT = ("data.root: {root} holds no {name} files in torchvision's layout ({expected}). Put the "
                 "data set there (the grader never downloads) or fix data.root in the rubric.")
 
+TOO_MANY_HIDDEN = ("data.hidden_count: {count} hidden images leave none of the {total} {name} test images for "
+                   "the students. Choose a smaller hidden_count in the rubric.")
+
 
 class DataSource(Protocol):
     def install(self, data_dir: Path, spec: DataSpec) -> None:
@@ -75,7 +78,11 @@ class TorchvisionSource:
 
     def arrays(self, spec: DataSpec) -> DataArrays:
         self._raw_dir(spec)
-        return _torchvision_arrays(self.name, str(spec.root), spec.hidden_count)
+        arrays = _torchvision_arrays(self.name, str(spec.root), spec.hidden_count)
+        if spec.hidden_count >= len(arrays.x_test):
+            raise RubricError(TOO_MANY_HIDDEN.format(count=spec.hidden_count, name=self.name,
+                                                     total=len(arrays.x_test)))
+        return arrays
 
 
 @lru_cache(maxsize=4)
