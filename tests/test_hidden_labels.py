@@ -3,6 +3,7 @@ kernel's memory and its working directory are searched for them, and they are no
 
 from __future__ import annotations
 
+import base64
 import shutil
 from pathlib import Path
 
@@ -10,10 +11,13 @@ import numpy as np
 import pytest
 from support import DEFAULT_RUBRIC, REPO
 
-from grader.data.digits28 import load_digits28
+from grader.checks.registry import CHECK_KINDS
+from grader.data.sources import data_arrays
 from grader.execute.kernel import KernelSession
 from grader.execute.local import LocalKernelExecutor
 from grader.grade.api import grade_batch
+from grader.grade.seeds import check_rng, choose_seed
+from grader.rubric.load import load_rubric
 
 pytestmark = pytest.mark.kernel
 
@@ -62,16 +66,30 @@ def label_encodings(labels: np.ndarray) -> dict[str, bytes]:
     }
 
 
+def sent_hidden_images(notebook: Path, index: int) -> list[bytes]:
+    """Hidden image `index` exactly as D3 and as E1 send it into this notebook's kernel (each
+    transformed with its own seed, derived from the notebook's bytes)."""
+    rubric = load_rubric(DEFAULT_RUBRIC)
+    seed = choose_seed(rubric.seed, notebook.read_bytes())
+    sent = []
+    for check_id in ("D3.brief_training", "E1.accuracy"):
+        check = rubric.check(check_id)
+        request, _ = CHECK_KINDS[check.kind].plan(check, check_rng(seed, check.id), rubric)
+        encoded = request.payload["x_eval"]
+        images = np.frombuffer(base64.b64decode(encoded["__b64__"]), dtype="<f4").reshape(encoded["shape"])
+        sent.append(images[index].tobytes())
+    return sent
+
+
 def test_hidden_labels_are_neither_in_kernel_memory_nor_in_its_files(tmp_path: Path) -> None:
-    digits = load_digits28()
-    labels = label_encodings(digits.hidden_labels)
-    hidden_image = digits.x_hidden[7].astype("<f4").tobytes()  # sent in: the positive control
+    hidden = data_arrays(load_rubric(DEFAULT_RUBRIC).data)
+    labels = label_encodings(hidden.hidden_labels)
     found: dict[str, object] = {}
 
     def audit(session: KernelSession, workdir: Path) -> None:
         memory = readable_memory(kernel_process(session.pid))
         found["memory_bytes"] = len(memory)
-        found["image_in_memory"] = hidden_image in memory
+        found["image_in_memory"] = any(image in memory for image in hidden_images)
         found["labels_in_memory"] = [name for name, data in labels.items() if data in memory]
         files = [p for p in workdir.rglob("*") if p.is_file()]
         found["files"] = len(files)
@@ -81,6 +99,7 @@ def test_hidden_labels_are_neither_in_kernel_memory_nor_in_its_files(tmp_path: P
     folder = tmp_path / "in"
     folder.mkdir()
     shutil.copy(REPO / "reference" / "solution.ipynb", folder / "solution.ipynb")
+    hidden_images = sent_hidden_images(folder / "solution.ipynb", 7)  # sent in: the positive control
     result = grade_batch(folder, DEFAULT_RUBRIC, tmp_path / "out", executor=LocalKernelExecutor(audit))
     report = result.reports[0]
     checks = {c.id: c for c in report.checks}

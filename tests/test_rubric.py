@@ -179,7 +179,7 @@ def test_default_rubric_a5_feature_shapes_options(rubric):
 
 
 def test_default_rubric_data_seed_execution_reference(rubric):
-    assert rubric.data.source == "digits28"
+    assert rubric.data.source == "mnist"
     assert (rubric.seed.policy, rubric.seed.value) == ("per_submission", 6)
     assert rubric.execution.cell_timeout_s == 120
     assert rubric.execution.notebook_timeout_s == 600
@@ -369,9 +369,9 @@ def test_case_with_a_value_of_the_wrong_type_is_rejected(tmp_path):
 
 
 def test_unknown_data_source(tmp_path):
-    path = edited_rubric(tmp_path, ('source = "digits28"', 'source = "mnist"'))
+    path = edited_rubric(tmp_path, ('source = "mnist"', 'source = "emnist"'))
     message = rubric_error(path)
-    assert_names(message, str(path), "data.source", "found 'mnist' (a string)", "one of digits28")
+    assert_names(message, str(path), "data.source", "found 'emnist' (a string)", "one of mnist, digits28")
 
 
 def test_bad_seed_policy(tmp_path):

@@ -22,6 +22,8 @@ def fashion_rubric(tmp_path: Path, root: Path) -> Path:
     text = (RUBRICS / "ex06_fashionmnist.toml").read_text()
     text = text.replace('extends = "ex06.toml"', f'extends = "{RUBRICS / "ex06.toml"}"')
     text = text.replace('root = "../data"', f'root = "{root}"')
+    # The fake test set holds the digits' 300 hidden and 300 test images: hide the first 300.
+    text = text.replace("hidden_count = 1000", "hidden_count = 300")
     path = tmp_path / "fashion.toml"
     path.write_text(text)
     return path
@@ -42,12 +44,13 @@ def test_fashion_rubric_extends_the_default_and_reads_torchvision_files(tmp_path
     from grader.data.sources import data_arrays
 
     rubric = load_rubric(fashion_rubric(tmp_path, fake_fashion_root))
+    digits = load_digits28()
     assert rubric.data.source == "torchvision:FashionMNIST" and rubric.max_score == 100
     assert rubric.check("E1.accuracy").options["threshold"] == 0.88
     assert rubric.check("A2.slide_example").points == 2  # inherited unchanged
     arrays = data_arrays(rubric.data)
     assert arrays.x_train.shape == (1197, 1, 28, 28) and arrays.x_train.dtype == np.float32
-    assert arrays.x_hidden.shape == (600, 1, 28, 28) and len(arrays.hidden_labels) == 600
+    assert arrays.x_hidden.shape == (300, 1, 28, 28) and np.array_equal(arrays.hidden_labels, digits.hidden_labels)
 
 
 def test_missing_torchvision_root_is_a_rubric_error(tmp_path) -> None:
@@ -137,7 +140,7 @@ model = FashionCNN()
 
 HEADER = '''
 import numpy as np, torch, torch.nn as nn
-data = np.load("data/digits28.npz")
+data = np.load("data/mnist.npz")
 x, y = torch.from_numpy(data["x_train"]), torch.from_numpy(data["y_train"])
 '''
 

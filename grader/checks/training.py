@@ -14,13 +14,17 @@ from grader.checks.network import NEEDS_MODEL, model_facts, model_not_usable, mo
 from grader.observe.codec import encode_array
 from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
-from grader.rubric.fields import Option, TableReader, as_int, as_number, as_str, non_negative, one_of, positive
+from grader.rubric.fields import Option, TableReader, as_bool, as_int, as_number, as_str, non_negative, one_of, positive
 from grader.rubric.model import CheckSpec, Rubric
 
-TRAINING_SETTINGS = ("epochs", "batch_size", "optimizer", "learning_rate", "seed", "torch_threads",
-                     "time_budget_s", "train_samples")
+TRAINING_SETTINGS = ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "evaluate_each_epoch",
+                     "seed", "torch_threads", "time_budget_s", "train_samples")
 ACCURACY = "Accuracy on the hidden split: {accuracy:.4f} (threshold {threshold:.2f}{partial})."
 PARTIAL = "; partial credit from {low:.2f}"
+TRANSFORMED = " The hidden images were {how} at grading time (seed {seed})."
+UNTRAINED = ("{prefix}: a freshly built {model_class}, never trained or loaded, already reaches {accuracy:.4f} on "
+             "the hidden split (a network that learns starts near chance, 0.10, and must stay below "
+             "{limit:.2f}). Its predictions do not come from the weights it learns, so no accuracy is credited.")
 
 
 def accuracy_fraction(accuracy: float, threshold: float, partial_from: float | None) -> float:
@@ -38,8 +42,67 @@ def _hidden_labels(rubric: Rubric) -> np.ndarray:
     return data_arrays(rubric.data).hidden_labels
 
 
+def shift_images(images: np.ndarray, pixels: int, seed: int) -> np.ndarray:
+    """Each N x C x H x W image moved by its own seeded offset of up to `pixels` rows and columns,
+    zero-filled: a digit that was stored or memorised no longer matches pixel for pixel."""
+    if pixels == 0:
+        return images
+    offsets = np.random.default_rng(seed).integers(-pixels, pixels + 1, size=(len(images), 2))
+    height, width = images.shape[-2:]
+    padded = np.pad(images, ((0, 0), (0, 0), (pixels, pixels), (pixels, pixels)))
+    shifted = np.empty_like(images)
+    for i, (dy, dx) in enumerate(offsets):
+        top, left = pixels - dy, pixels - dx
+        shifted[i] = padded[i, :, top:top + height, left:left + width]
+    return shifted
+
+
+def add_noise(images: np.ndarray, amplitude: float, seed: int) -> np.ndarray:
+    """Seeded uniform noise of +-`amplitude` on every pixel, clipped to [0, 1]: no stored image
+    matches any more byte for byte, and a CNN does not notice."""
+    if amplitude == 0:
+        return images
+    noise = np.random.default_rng([seed, 1]).uniform(-amplitude, amplitude, size=images.shape)
+    return np.clip(images + noise, 0.0, 1.0).astype(np.float32)
+
+
+def _hidden_inputs(check: CheckSpec, rng: np.random.Generator, rubric: Rubric) -> tuple[np.ndarray, dict[str, Any]]:
+    """The hidden images as this notebook sees them, and how they were transformed (recorded)."""
+    from grader.data.sources import data_arrays
+
+    pixels, amplitude = check.options["hidden_shift"], check.options["hidden_noise"]
+    seed = int(rng.integers(2**31))
+    images = add_noise(shift_images(data_arrays(rubric.data).x_hidden, pixels, seed), amplitude, seed)
+    return images, {"hidden_shift": pixels, "hidden_noise": amplitude, "shift_seed": seed}
+
+
+def _transform_text(transform: Mapping[str, Any] | None) -> str:
+    if not transform:
+        return ""
+    how = []
+    if transform.get("hidden_shift"):
+        how.append(f"shifted by up to {transform['hidden_shift']} pixel(s)")
+    if transform.get("hidden_noise"):
+        how.append(f"given noise of +-{transform['hidden_noise']:g}")
+    return TRANSFORMED.format(how=" and ".join(how), seed=transform["shift_seed"]) if how else ""
+
+
+def _untrained_verdict(check: CheckSpec, data: Mapping[str, Any], rubric: Rubric, prefix: str) -> Verdict | None:
+    """A failure when the never-trained instance is already far above chance, else None."""
+    predictions = data.get("untrained_predictions")
+    labels = _hidden_labels(rubric)
+    if predictions is None or len(predictions) != len(labels):
+        return None
+    accuracy = float(np.mean(np.asarray(predictions) == labels))
+    limit = check.options["untrained_max"]
+    if accuracy < limit:
+        return None
+    return Verdict.failed(UNTRAINED.format(prefix=prefix, model_class=data["model_class"], accuracy=accuracy,
+                                           limit=limit), untrained_accuracy=accuracy)
+
+
 def _accuracy_verdict(check: CheckSpec, predictions: list[int], rubric: Rubric, prefix: str,
-                      **details: Any) -> Verdict:
+                      transform: Mapping[str, Any] | None = None, **details: Any) -> Verdict:
     labels = _hidden_labels(rubric)
     if len(predictions) != len(labels):
         return Verdict.failed(f"{prefix}: {len(predictions)} predictions for {len(labels)} hidden images.")
@@ -48,6 +111,7 @@ def _accuracy_verdict(check: CheckSpec, predictions: list[int], rubric: Rubric, 
     fraction = accuracy_fraction(accuracy, threshold, low)
     message = f"{prefix}. " + ACCURACY.format(accuracy=accuracy, threshold=threshold,
                                               partial=PARTIAL.format(low=low) if low is not None else "")
+    message += _transform_text(transform)
     if fraction == 1.0:
         return Verdict.passed(message, accuracy=accuracy, threshold=threshold, **details)
     return Verdict.failed(message, fraction=fraction, accuracy=accuracy,
@@ -55,18 +119,28 @@ def _accuracy_verdict(check: CheckSpec, predictions: list[int], rubric: Rubric, 
 
 
 def _threshold_options(threshold_default: float | None = None) -> dict[str, Option]:
-    """`threshold` (required unless a default is given) and `partial_from`."""
+    """`threshold` (required unless a default is given), `partial_from`, and how the hidden split
+    is checked: `hidden_shift` pixels of seeded shift and `hidden_noise` of seeded noise on its
+    images, `untrained_max` for a never-trained instance."""
     threshold = (Option("an accuracy in (0, 1]", positive(as_number)) if threshold_default is None
                  else Option("an accuracy in (0, 1]", positive(as_number), threshold_default))
     return {
         "threshold": threshold,
         "partial_from": Option("an accuracy below the threshold", non_negative(as_number), None),
+        "hidden_shift": Option("a number of pixels from 0 to 4", non_negative(as_int), 0),
+        "hidden_noise": Option("a noise amplitude from 0 to 0.1", non_negative(as_number), 0.0),
+        "untrained_max": Option("an accuracy in (0, 1]", positive(as_number), 1.0),
     }
 
 
 def _validate_thresholds(options: Mapping[str, Any], reader: TableReader) -> None:
-    if options["threshold"] > 1:
-        raise reader.error("threshold", "an accuracy in (0, 1]")
+    for name in ("threshold", "untrained_max"):
+        if options[name] > 1:
+            raise reader.error(name, "an accuracy in (0, 1]")
+    if options["hidden_shift"] > 4:
+        raise reader.error("hidden_shift", "a number of pixels from 0 to 4")
+    if options["hidden_noise"] > 0.1:
+        raise reader.error("hidden_noise", "a noise amplitude from 0 to 0.1")
     if options["partial_from"] is not None and options["partial_from"] >= options["threshold"]:
         raise reader.error("partial_from", "an accuracy below the threshold")
 
@@ -78,7 +152,9 @@ class BriefTrainingCheck:
         "epochs": Option("a positive integer", positive(as_int), 4),
         "batch_size": Option("a positive integer", positive(as_int), 64),
         "optimizer": Option("one of sgd, adam", one_of(("sgd", "adam")), "adam"),
-        "learning_rate": Option("a number > 0", positive(as_number), 1e-3),
+        "learning_rate": Option("a number > 0 (the peak rate with one_cycle)", positive(as_number), 1e-3),
+        "schedule": Option("one of constant, one_cycle", one_of(("constant", "one_cycle")), "constant"),
+        "evaluate_each_epoch": Option("true or false", as_bool, True),
         "seed": Option("a non-negative integer", non_negative(as_int), 0),
         "torch_threads": Option("a positive integer", positive(as_int), 1),
         "time_budget_s": Option("a number of seconds > 0", positive(as_number), 120.0),
@@ -97,14 +173,16 @@ class BriefTrainingCheck:
         settings = {key: check.options[key] for key in TRAINING_SETTINGS}
         arrays = data_arrays(rubric.data)
         count = settings["train_samples"] or len(arrays.x_train)
+        x_eval, transform = _hidden_inputs(check, rng, rubric)
         model = rubric.model
         payload = {"op": "training", **model_payload(model),
                    "x": encode_array(arrays.x_train[:count]), "y": encode_array(arrays.y_train[:count]),
-                   "x_eval": encode_array(arrays.x_hidden), "threads": settings["torch_threads"],
-                   **{k: settings[k] for k in ("epochs", "batch_size", "optimizer", "learning_rate", "seed",
-                                               "time_budget_s")}}
+                   "x_eval": encode_array(x_eval), "threads": settings["torch_threads"],
+                   **{k: settings[k] for k in ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
+                                               "evaluate_each_epoch", "seed", "time_budget_s")}}
         timeout = settings["time_budget_s"] + rubric.execution.probe_timeout_s
-        return ProbeRequest(check.id, payload, timeout), {"settings": settings, "train_samples": count}
+        inputs = {"settings": settings, "train_samples": count, **transform}
+        return ProbeRequest(check.id, payload, timeout), inputs
 
     def evaluate(self, check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict:
         rubric = context.rubric
@@ -119,15 +197,22 @@ class BriefTrainingCheck:
         epochs = data["epochs"]
         labels = _hidden_labels(rubric)
         curve = {"epoch": list(range(1, len(epochs) + 1)),
-                 "train_loss": [round(e["train_loss"], 6) for e in epochs],
-                 "accuracy": [round(float(np.mean(np.asarray(e["predictions"]) == labels)), 6) for e in epochs]}
+                 "train_loss": [round(e["train_loss"], 6) for e in epochs]}
+        if all("predictions" in e for e in epochs):
+            curve["accuracy"] = [round(float(np.mean(np.asarray(e["predictions"]) == labels)), 6) for e in epochs]
         settings = record.inputs["settings"]
-        prefix = (f"The grader trained a fresh {data['model_class']}{model_used(data)} ({len(epochs)} epoch(s), "
-                  f"{settings['optimizer']} lr {settings['learning_rate']:g}, batch {settings['batch_size']}, "
-                  f"seed {settings['seed']}, {settings['torch_threads']} thread(s))")
+        schedule = " one-cycle" if settings.get("schedule") == "one_cycle" else ""
+        steps = sum(e["batches"] for e in epochs)
+        prefix = (f"The grader trained a fresh {data['model_class']}{model_used(data)} ({steps} steps of batch"
+                  f" {settings['batch_size']} on {record.inputs['train_samples']} training images, "
+                  f"{settings['optimizer']}{schedule} lr {settings['learning_rate']:g}, seed {settings['seed']}, "
+                  f"{settings['torch_threads']} thread(s))")
         if data.get("out_of_time"):
             prefix += f", stopped by the time budget of {settings['time_budget_s']:g} s"
-        return _accuracy_verdict(check, epochs[-1]["predictions"], rubric, prefix, curve=curve,
+        untrained = _untrained_verdict(check, data, rubric, prefix)
+        if untrained is not None:
+            return untrained
+        return _accuracy_verdict(check, epochs[-1]["predictions"], rubric, prefix, record.inputs, curve=curve,
                                  seconds=data.get("seconds"))
 
 
@@ -145,13 +230,12 @@ class SavedModelCheck:
         _validate_thresholds(options, reader)
 
     def plan(self, check: CheckSpec, rng: np.random.Generator, rubric: Rubric) -> tuple[ProbeRequest | None, Any]:
-        from grader.data.sources import data_arrays
-
         if rubric.model is None:
             return None, None
+        x_eval, transform = _hidden_inputs(check, rng, rubric)
         payload = {"op": "saved_model", "path": check.options["path"], **model_payload(rubric.model),
-                   "x_eval": encode_array(data_arrays(rubric.data).x_hidden)}
-        return ProbeRequest(check.id, payload, rubric.execution.probe_timeout_s), None
+                   "x_eval": encode_array(x_eval), "seed": transform["shift_seed"]}
+        return ProbeRequest(check.id, payload, rubric.execution.probe_timeout_s), transform
 
     def evaluate(self, check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict:
         rubric = context.rubric
@@ -186,5 +270,8 @@ class SavedModelCheck:
         if "predict_error" in data:
             error = data["predict_error"]
             return Verdict.failed(f"Predicting with the loaded model raised {error['error']}: {error['message']}")
-        return _accuracy_verdict(check, data["predictions"], rubric,
-                                 f"Your saved {data['model_class']} from `{path}`")
+        prefix = f"Your saved {data['model_class']} from `{path}`"
+        untrained = _untrained_verdict(check, data, rubric, prefix)
+        if untrained is not None:
+            return untrained
+        return _accuracy_verdict(check, data["predictions"], rubric, prefix, record.inputs)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.data.arrays import DataArrays
+from grader.data.arrays import DataArrays, stratified_split
 
 IMAGE_SIZE = 28
 DIGIT_SIZE = 20
@@ -58,24 +58,8 @@ def load_digits28() -> DataArrays:
     bunch = load_digits()
     images = _to_canvas(bunch.images)
     labels = bunch.target.astype(np.int64)
-    rng = np.random.default_rng(SPLIT_SEED)
-    hidden, test, train = [], [], []
-    for label in range(10):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        hidden.append(members[:HIDDEN_PER_CLASS])
-        test.append(members[HIDDEN_PER_CLASS : HIDDEN_PER_CLASS + TEST_PER_CLASS])
-        train.append(members[HIDDEN_PER_CLASS + TEST_PER_CLASS :])
-    # Interleave classes in a fixed shuffled order so no part is sorted by label.
-    parts = [rng.permutation(np.concatenate(p)) for p in (train, test, hidden)]
-    train_idx, test_idx, hidden_idx = parts
-    return DataArrays(
-        x_train=images[train_idx],
-        y_train=labels[train_idx],
-        x_test=images[test_idx],
-        y_test=labels[test_idx],
-        x_hidden=images[hidden_idx],
-        hidden_labels=labels[hidden_idx],
-    )
+    return stratified_split(images, labels, seed=SPLIT_SEED, hidden_per_class=HIDDEN_PER_CLASS,
+                            test_per_class=TEST_PER_CLASS)
 
 
 def student_file_bytes() -> bytes:

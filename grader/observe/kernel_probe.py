@@ -675,8 +675,18 @@ def predict(model, x, batch_size=256):
     return labels
 
 
+def make_schedule(optimizer, request, total_steps):
+    """The learning-rate schedule: constant, or one cycle (warm up to the rate, then anneal)."""
+    import torch
+
+    if request.get("schedule", "constant") != "one_cycle" or total_steps < 2:
+        return None
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=request["learning_rate"], total_steps=total_steps)
+
+
 def observe_training(user_ns, request):
-    """Train a fresh instance of the student's class with the grader's own fixed loop."""
+    """Train a fresh instance of the student's class with the grader's own fixed loop. The
+    untrained instance's predictions are kept too: accuracy must come from the training."""
     import torch
 
     recipe, info = resolve_model(user_ns, request)
@@ -689,30 +699,38 @@ def observe_training(user_ns, request):
         torch.manual_seed(request["seed"])
         model = recipe.build()
         x, y, x_eval = decode(request["x"]), decode(request["y"]), decode(request["x_eval"])
-        with torch.no_grad():
-            model.eval()
-            model(x[:2])  # materialise lazy layers before the optimizer sees the parameters
+        # In eval mode without gradients: materialises lazy layers before the optimizer sees the
+        # parameters, and changes no batch-norm statistics.
+        info["untrained_predictions"] = predict(model, x_eval)
         optimizer = make_optimizer(request["optimizer"], model.parameters(), request["learning_rate"])
+        batch_size = request["batch_size"]
+        per_epoch = -(-len(x) // batch_size)
+        schedule = make_schedule(optimizer, request, request["epochs"] * per_epoch)
         loss_fn = torch.nn.CrossEntropyLoss()
         generator = torch.Generator().manual_seed(request["seed"])
         epochs = []
         out_of_time = False
-        for _ in range(request["epochs"]):
+        for epoch in range(request["epochs"]):
             model.train()
             order = torch.randperm(len(x), generator=generator)
             total, batches = 0.0, 0
-            for start in range(0, len(x), request["batch_size"]):
-                index = order[start:start + request["batch_size"]]
+            for start in range(0, len(x), batch_size):
+                index = order[start:start + batch_size]
                 optimizer.zero_grad()
                 loss = loss_fn(model(x[index]), y[index])
                 loss.backward()
                 optimizer.step()
+                if schedule is not None:
+                    schedule.step()
                 total, batches = total + float(loss.item()), batches + 1
                 if time.perf_counter() - started > request["time_budget_s"]:
                     out_of_time = True
                     break
-            epochs.append({"train_loss": total / max(batches, 1), "batches": batches,
-                           "predictions": predict(model, x_eval)})
+            last = out_of_time or epoch == request["epochs"] - 1
+            entry = {"train_loss": total / max(batches, 1), "batches": batches}
+            if last or request.get("evaluate_each_epoch", True):
+                entry["predictions"] = predict(model, x_eval)
+            epochs.append(entry)
             if out_of_time:
                 break
         info.update(epochs=epochs, out_of_time=out_of_time)
@@ -749,10 +767,18 @@ def observe_saved_model(user_ns, request):
         return {**info, "found": False}
     model, recipe, error = load_into_candidates(recipes, state)
     info.update(found=True, model_class=recipe.model_class.__name__, model=recipe.describe())
+    x_eval = decode(request["x_eval"])
+    try:
+        # The same network freshly built from the grader's seed, never loaded: accuracy that is
+        # already there without the saved weights did not come from training.
+        torch.manual_seed(request["seed"])
+        info["untrained_predictions"] = predict(recipe.build(), x_eval)
+    except Exception as untrained_error:
+        info["untrained_error"] = describe_error(untrained_error)
     if model is None:
         return {**info, "strict_error": describe_error(error)}
     try:
-        info["predictions"] = predict(model, decode(request["x_eval"]))
+        info["predictions"] = predict(model, x_eval)
     except Exception as error:
         info["predict_error"] = describe_error(error)
     return info

