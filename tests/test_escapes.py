@@ -186,8 +186,9 @@ def escapes_batch(tmp_path_factory: pytest.TempPathFactory, host_files: dict[str
 
     def audit(session: KernelSession, workdir: Path) -> None:
         """In each kernel that was probed: what the hidden files read as."""
-        code = ("import json\nprint('AUDIT', json.dumps({'hidden': [len(open(p, 'rb').read()) for p in "
-                f"{list(_hidden_files())!r}]}}))")
+        # A hidden file reads as empty; a hidden folder (an installed grader's) lists as empty.
+        code = ("import json, os\nprint('AUDIT', json.dumps({'hidden': [len(os.listdir(p)) if os.path.isdir(p) "
+                f"else len(open(p, 'rb').read()) for p in {list(_hidden_files())!r}]}}))")
         outcome = session.execute(code, 20)
         printed = "".join(o.get("text", "") for o in outcome.outputs if o.get("name") == "stdout")
         lines = [line for line in printed.splitlines() if line.startswith("AUDIT ")]
@@ -287,13 +288,14 @@ def test_a_cell_that_leaves_the_kernel_full_is_replayed_around(escapes_batch: Ba
     assert report["score"] == FULL_SCORE
 
 
-def test_a_probe_that_finds_the_kernel_full_blames_the_cell_that_filled_it(escapes_batch: BatchResult) -> None:
+def test_a_kernel_filled_quietly_is_still_probed(escapes_batch: BatchResult) -> None:
+    """A cell that fills memory and swallows the MemoryError leaves the kernel full; the probes
+    (whose code the preamble compiled before any student cell) still run there, so the correct
+    function keeps its points and nothing needs replaying. The path where a probe itself runs out
+    of memory is tested without a kernel in test_limits.py."""
     report = report_of(escapes_batch, "fills_memory_quietly")
     execution = report["execution"]
     assert execution["failed_cells"] == [] and execution["not_run_cells"] == []  # every cell ran
-    assert execution["memory_exhausted_at_cell"] == 2 and execution["limit_exceeded"] == "memory"
-    assert execution["replayed_cells"] == [0, 1]
-    assert any("A probe ran out of memory" in w and "grew most in cell 3" in w for w in execution["warnings"])
     assert report["score"] == FULL_SCORE
 
 

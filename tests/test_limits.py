@@ -233,3 +233,21 @@ def test_oversized_probe_replies_become_probe_errors_and_stay_bounded_together()
     kept = [r for key, r in replies.items() if r.status == "ok" and key.startswith("P")]
     assert 0 < len(kept) < 7 and sum(len(r.data["value"]) for r in kept) <= MAX_PROBE_REPLIES_CHARS
     assert replies["P7"].status == "probe_error" and "replies together passed" in replies["P7"].message
+
+
+class _StarvedKernel(_SlowKernel):
+    """Stands in for a kernel whose second probe fails for lack of memory."""
+
+    def execute(self, code, timeout_s, **options) -> ExecuteOutcome:
+        self.timeouts.append(timeout_s)
+        if len(self.timeouts) == 2:
+            return ExecuteOutcome(status="error", error="MemoryError", message="", seconds=0.1)
+        return ExecuteOutcome(status="timeout", seconds=0.1)
+
+
+def test_a_probe_that_runs_out_of_memory_stops_the_probes_and_is_reported_starved() -> None:
+    probes = tuple(ProbeRequest(f"P{i}", {"kind": "x"}, 30.0) for i in range(4))
+    clock = _Clock(notebook_timeout_s=600, probe_budget_s=300)
+    replies, starved = LocalKernelExecutor()._run_probes(_StarvedKernel(), None, probes, clock, KernelGate("t"))
+    assert starved is replies["P1"] and replies["P1"].status == "probe_error"
+    assert [replies[f"P{i}"].message for i in (2, 3)] == ["the kernel ran out of memory during an earlier probe"] * 2

@@ -42,7 +42,7 @@ def selfcheck(*tasks: str, rubric: str | None = None, namespace: Mapping[str, An
 def selfcheck_result(*tasks: str, rubric: str | None = None,
                      namespace: Mapping[str, Any] | None = None) -> SelfCheckResult:
     """The self-check as data (what `selfcheck` shows)."""
-    from grader.grade.submission import plan_probes
+    from grader.grade.pipeline import plan_probes
     from grader.paths import default_rubric_path
     from grader.rubric.load import load_rubric
 
@@ -73,7 +73,8 @@ def register_magic(ipython) -> None:
 
 def _probe(namespace: Mapping[str, Any], request):
     """One probe, run in this process by the same code a grading kernel runs."""
-    from grader.observe.probe import ProbeReply, probe_source
+    from grader.observe.preamble import probe_source
+    from grader.observe.probe import ProbeReply
 
     probe_namespace: dict[str, Any] = {"__name__": "grader_probe"}
     exec(compile(probe_source(), "<grader-probe>", "exec"), probe_namespace)  # noqa: S102 - our own probe

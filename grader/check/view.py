@@ -6,8 +6,9 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from grader.report.explain import explain
 from grader.report.model import SubmissionReport
-from grader.report.text import clean_text, points
+from grader.report.text import points
 
 NOT_THE_GRADE = ("Self-check of the public checks only, in your running kernel: this is not your grade. "
                  "Hidden checks also count, and the final grading runs your whole notebook in a fresh kernel.")
@@ -28,11 +29,8 @@ class SelfCheckResult:
         rows = []
         for check in self.report.checks:
             advice = ""
-            if check.status != "pass":
-                advice = clean_text(check.message)
-                hint = clean_text(check.details.get("hint", ""))
-                if hint and hint not in advice:
-                    advice += f" Hint: {hint}"
+            if check.status != "pass":  # worded as every other view words it (report/explain.py)
+                advice = " ".join(explain(check).lines())
             rows.append((check.id, check.title, check.status,
                          f"{points(check.score)} / {points(check.max_score)}", advice))
         return rows
