@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import nbformat
@@ -82,3 +83,13 @@ def processes_running(*command_lines: bytes) -> list[int]:
         if cmdline in command_lines and state != "Z":
             found.append(int(pid))
     return found
+
+
+def wait_for(condition, timeout_s: float) -> bool:
+    """Poll `condition` until it holds (True) or `timeout_s` passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False

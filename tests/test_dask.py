@@ -11,12 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from support import A1_LECTURE_CHECK, GOOD_DEF, REPO, processes_running, write_notebook
+from support import A1_LECTURE_CHECK, GOOD_DEF, REPO, processes_running, wait_for, write_notebook
 
 from grader.grade.api import grade_batch
 
@@ -45,15 +44,6 @@ def slow_cell(mark: int, seconds: float) -> str:
 
 def marker(mark: int) -> bytes:
     return f"sleep\x00{mark}\x00".encode()
-
-
-def wait_for(condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def without_timing(value):

@@ -6,12 +6,11 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from support import A1_LECTURE_CHECK, GOOD_DEF, REPO, processes_running, write_notebook
+from support import A1_LECTURE_CHECK, GOOD_DEF, REPO, processes_running, wait_for, write_notebook
 
 from grader.grade.api import grade_batch
 
@@ -29,15 +28,6 @@ notebook_timeout_s = 60
 
 SLOW = "import subprocess, time\nsubprocess.Popen(['sleep', '7921'])\ntime.sleep(60)"
 MARK = b"sleep\x007921\x00"
-
-
-def wait_for(condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_interrupted_batch_resumes_without_regrading_finished_notebooks(tmp_path: Path) -> None:
