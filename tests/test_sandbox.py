@@ -334,3 +334,20 @@ def test_a_broken_kernel_after_part_b_keeps_parts_a_and_b(tmp_path: Path, breake
     assert part_b and all(c.status in ("pass", "skipped") for c in part_b), \
         {c.id: c.message for c in part_b}
     assert all(c.score == c.max_score for c in part_b if c.status == "pass")
+
+
+@needs_bubblewrap
+def test_a_venv_reached_through_a_symlink_still_runs_notebooks_isolated(tmp_path: Path) -> None:
+    """The sandbox binds the environment's real folders; the interpreter it runs must be named by
+    a path that exists in there, even when the venv was reached through a link (a worktree's
+    .venv, a home folder that is a link)."""
+    import subprocess
+    import sys
+
+    link = tmp_path / "venv-link"
+    link.symlink_to(Path(sys.prefix).resolve(), target_is_directory=True)
+    code = ("from grader.execute.sandbox import sandbox_support; s = sandbox_support(); "
+            "print(s.bubblewrap, s.problem)")
+    done = subprocess.run([str(link / "bin" / Path(sys.executable).name), "-c", code], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("True"), (done.stdout, done.stderr)

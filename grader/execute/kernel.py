@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,11 +27,12 @@ from zmq.utils.monitor import recv_monitor_message
 
 from grader import timings
 from grader.errors import KernelStartError
+from grader.execute.limits import sandbox_python
 from grader.execute.outputs import OutputCollector, source_cap_code
 from grader.execute.sandbox import Sandbox
 
 KERNEL_NAME = "grader-python"
-KERNEL_ARGV = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+KERNEL_ARGV = [sandbox_python(), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 INTERRUPT_GRACE_S = 5.0
 REPLY_IDLE_GRACE_S = 2.0  # after the reply, the idle status may have been dropped in a flood
 POLL_S = 0.05

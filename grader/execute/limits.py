@@ -101,12 +101,19 @@ def rlimits_available() -> bool:
     return True
 
 
+def sandbox_python() -> str:
+    """This interpreter by a path that exists inside the sandbox: its folder resolved (the sandbox
+    binds real paths, so a venv reached through a symlink would not be found), its own name kept
+    (a venv's `python` is itself a link to the base interpreter; resolving it would leave the venv)."""
+    return os.path.join(os.path.realpath(os.path.dirname(sys.executable)), os.path.basename(sys.executable))
+
+
 def limited_command(argv: list[str], limits: ExecutionLimits, bound_processes: bool) -> list[str]:
     """`argv` started through the shim that sets the rlimits first (same interpreter as argv[0]);
     `argv` itself where there are no rlimits (NO_RLIMITS)."""
     if not rlimits_available():
         return list(argv)
-    return [sys.executable, "-I", "-S", "-c", RLIMIT_SHIM,
+    return [sandbox_python(), "-I", "-S", "-c", RLIMIT_SHIM,
             json.dumps(rlimits(limits, bound_processes)), *argv]
 
 

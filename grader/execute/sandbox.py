@@ -41,7 +41,7 @@ from typing import Any
 
 from grader.errors import SandboxUnavailableError
 from grader.execute.cgroups import Cgroup, CgroupUnavailableError, cgroup_problem, open_cgroup
-from grader.execute.limits import MB, LimitBreach, ResourceWatch, limited_command
+from grader.execute.limits import MB, LimitBreach, ResourceWatch, limited_command, sandbox_python
 from grader.execute.processes import (
     data_bytes,
     descendants,
@@ -135,7 +135,7 @@ def _detect() -> SandboxSupport:
     with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
         folders = _make_kernel_folders(Path(tmp), 1)
         command = [*_bwrap_args(bwrap, folders, (), folders.runtime_dir / "empty"), "--",
-                   sys.executable, "-I", "-S", "-c", "pass"]
+                   sandbox_python(), "-I", "-S", "-c", "pass"]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
         except (OSError, subprocess.TimeoutExpired) as error:
