@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -36,6 +37,9 @@ def build_reference_model(spec: ReferenceSpec):
 
 
 _SHAPES_CACHE: dict[tuple, dict[str, tuple[int, ...]]] = {}
+# Building the reference network draws its initial weights from torch's global generator: one
+# thread at a time, and each cached result computed once.
+_CACHE_LOCK = threading.RLock()
 
 
 def _spec_key(spec: ReferenceSpec) -> tuple:
@@ -67,9 +71,10 @@ def _stage_shapes(spec: ReferenceSpec, stages: tuple[str, ...]) -> dict[str, tup
 def reference_stage_shapes(spec: ReferenceSpec, stages: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
     """Per-sample output shape of each named submodule of the reference network (forward hooks)."""
     key = (_spec_key(spec), stages)
-    if key not in _SHAPES_CACHE:
-        _SHAPES_CACHE[key] = _stage_shapes(spec, stages)
-    return dict(_SHAPES_CACHE[key])
+    with _CACHE_LOCK:
+        if key not in _SHAPES_CACHE:
+            _SHAPES_CACHE[key] = _stage_shapes(spec, stages)
+        return dict(_SHAPES_CACHE[key])
 
 
 _TRACE_CACHE: dict[tuple, tuple[list[dict], int]] = {}
@@ -78,17 +83,18 @@ _TRACE_CACHE: dict[tuple, tuple[list[dict], int]] = {}
 def _traced(spec: ReferenceSpec) -> tuple[list[dict], int]:
     """The reference network traced by the probe's own `trace_model` (same code as for students)."""
     key = _spec_key(spec)
-    if key not in _TRACE_CACHE:
-        import torch
+    with _CACHE_LOCK:
+        if key not in _TRACE_CACHE:
+            import torch
 
-        from grader.observe.kernel_probe import trace_model
+            from grader.observe.kernel_probe import trace_model
 
-        model = build_reference_model(spec)
-        with torch.no_grad():
-            events, _ = trace_model(model, torch.zeros(2, *spec.input_shape))
-        params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        _TRACE_CACHE[key] = (events, int(params))
-    return _TRACE_CACHE[key]
+            model = build_reference_model(spec)
+            with torch.no_grad():
+                events, _ = trace_model(model, torch.zeros(2, *spec.input_shape))
+            params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            _TRACE_CACHE[key] = (events, int(params))
+        return _TRACE_CACHE[key]
 
 
 def reference_trace(spec: ReferenceSpec) -> list[dict]:
@@ -101,13 +107,25 @@ def reference_trainable_params(spec: ReferenceSpec) -> int:
 
 def reference_network_source(spec: ReferenceSpec) -> str:
     """Source of the reference network class alone (not its train/test), to rebuild it in the
-    kernel for D1/D2: the architecture is the exercise's contract, not a secret."""
-    import inspect
+    kernel for D1/D2: the architecture is the exercise's contract, not a secret. Read from the
+    file (what `inspect.getsource` gives), without importing it: planning a notebook's probes
+    needs no torch in the grader's process."""
+    return _network_source(spec.module, spec.model_class)
 
-    module = load_reference_module(spec.module)
-    model_class = getattr(module, spec.model_class)
+
+@lru_cache(maxsize=8)
+def _network_source(path: Path, class_name: str) -> str:
+    import ast
+
+    text = path.read_text("utf-8")
+    found = [node for node in ast.parse(text).body if isinstance(node, ast.ClassDef) and node.name == class_name]
+    if not found:
+        raise RubricError(NO_CLASS.format(module=path, name=class_name))
+    node = found[-1]  # as the module's namespace: the last definition wins
+    first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+    lines = text.splitlines(keepends=True)[first - 1:node.end_lineno]
     header = "import torch\nfrom torch import nn\nimport torch.nn.functional as F\n\n"
-    return header + inspect.getsource(model_class)
+    return header + "".join(lines)
 
 
 # The students' package (`grader bundle --public`) holds the reference network but not the

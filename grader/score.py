@@ -19,18 +19,10 @@ UNREADABLE_CHECK = "Not graded: {reason}"
 MALFORMED = ("The grader could not judge its observation of this check ({error}); grade the notebook again "
              "(`grader grade`), and report it if it happens again.")
 
-# Reference computations (D1/D2, shapes) seed torch's global RNG; scoring one submission at a
-# time keeps them reproducible when submissions are graded in parallel threads.
-_SCORING = threading.Lock()
-
-
 def score_observations(observations: Observations, rubric: Rubric) -> SubmissionReport:
-    """Judge every check of the rubric on the saved observations; every check gets a result."""
-    with _SCORING:
-        return _score(observations, rubric)
-
-
-def _score(observations: Observations, rubric: Rubric) -> SubmissionReport:
+    """Judge every check of the rubric on the saved observations; every check gets a result. Safe
+    to call from several threads at once: what the checks compare with on the reference side is
+    computed once per rubric, under its own lock (grader/checks/train_test.py, reference_model.py)."""
     execution = None if observations.execution is None else ExecutionReport.from_summary(observations.execution)
     if observations.status != "executed" or execution is None:
         results = [_result(check, Verdict.errored(UNREADABLE_CHECK.format(reason=observations.reason)))
@@ -54,6 +46,40 @@ def _score(observations: Observations, rubric: Rubric) -> SubmissionReport:
         graded_at=observations.graded_at, student_id=observations.student_id or observations.submission,
         student_name=observations.student_name, source=observations.source, id_rule=observations.id_rule,
         other_versions=list(observations.other_versions), intake_notes=list(observations.intake_notes))
+
+
+def prepare_scoring(rubric: Rubric) -> threading.Thread:
+    """Start computing, in a background thread, what scoring compares with on the reference side
+    and that depends on the rubric alone (the reference train() / test() outcomes of D1/D2, the
+    reference network's trace and parameter count), so that it is done once per batch while the
+    first notebooks run instead of when the first report is scored. Scoring waits for a result
+    still being computed and computes what this did not; a failure here is the checks' to report."""
+
+    def work() -> None:
+        _lowest_priority()  # idle cores only: never slow down the notebooks it runs beside
+        from grader.checks.train_test import prepare_reference
+        from grader.reference_model import reference_trace
+
+        try:
+            if rubric.reference is not None:
+                reference_trace(rubric.reference)
+            prepare_reference(rubric)
+        except Exception as error:  # noqa: BLE001 - scoring computes it again and reports the error
+            log.debug("preparing the reference side failed: %s", error)
+
+    thread = threading.Thread(target=work, name="prepare-scoring", daemon=True)
+    thread.start()
+    return thread
+
+
+def _lowest_priority() -> None:
+    """Give this thread (alone: Linux schedules threads apart) the lowest CPU priority."""
+    import os
+
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not allowed: it merely runs at normal priority
+        pass
 
 
 def judge(check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict:

@@ -3,7 +3,8 @@ the same initial weights and batches as the reference train() / test() run in th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,64 @@ def _run_reference(kind: str, payload: dict[str, Any], rubric: Rubric) -> dict[s
     module = load_reference_module(rubric.reference.module)
     handler = kernel_probe.observe_train_function if kind == "train" else kernel_probe.observe_test_function
     return handler({payload["function"]: getattr(module, kind)}, payload)
+
+
+# What D1/D2 compare with depends on the rubric alone (never on the student): the request, the
+# reference's outcome on it and the network's initial weights are computed once per process and
+# kept by rubric, reference module and request settings. One lock: the computations seed torch's
+# global random generator, and each is done once even when several threads score at the same time.
+_REFERENCE_WORK: dict[tuple, Any] = {}
+_REFERENCE_LOCK = threading.Lock()  # the reference's runs (torch's global generator)
+_PAYLOAD_LOCK = threading.Lock()  # the requests: planning never waits for a reference run
+
+
+def _rubric_key(rubric: Rubric) -> tuple:
+    reference = rubric.reference
+    return (rubric.sha256, str(rubric.path), None if reference is None else str(reference.module))
+
+
+def _once(key: tuple, compute: Callable[[], Any], lock: threading.Lock = _REFERENCE_LOCK) -> Any:
+    with lock:
+        if key not in _REFERENCE_WORK:
+            _REFERENCE_WORK[key] = compute()
+        return _REFERENCE_WORK[key]
+
+
+def _settings_key(settings: Mapping[str, Any]) -> tuple:
+    return tuple(sorted(settings.items()))
+
+
+def request_payload(op: str, settings: Mapping[str, Any], rubric: Rubric, part: str) -> dict[str, Any]:
+    """The probe's request for these settings (the same dict for every student: do not change it)."""
+    return _once(("payload", *_rubric_key(rubric), op, _settings_key(settings)),
+                 lambda: _payload(op, settings, rubric, part), _PAYLOAD_LOCK)
+
+
+def reference_outcome(op: str, settings: Mapping[str, Any], rubric: Rubric, part: str) -> dict[str, Any]:
+    """The reference train() / test() outcome on that request."""
+    payload = request_payload(op, settings, rubric, part)
+    return _once(("outcome", *_rubric_key(rubric), op, _settings_key(settings)),
+                 lambda: _run_reference(part, payload, rubric))
+
+
+def initial_fingerprint(op: str, settings: Mapping[str, Any], rubric: Rubric, part: str) -> dict[str, Any]:
+    """The fingerprint of the network's weights before training (to tell "no step" apart)."""
+    from grader.observe.kernel_probe import build_network, fingerprint
+
+    payload = request_payload(op, settings, rubric, part)
+    return _once(("initial", *_rubric_key(rubric), op, _settings_key(settings)),
+                 lambda: fingerprint(build_network(payload)))
+
+
+def prepare_reference(rubric: Rubric) -> None:
+    """Compute what every D1/D2 check of the rubric compares with, ahead of scoring (a batch calls
+    this once, in the background, while the first notebooks run)."""
+    for check in rubric.checks:
+        kind = _KINDS.get(check.kind)
+        if kind is None or rubric.reference is None:
+            continue
+        settings = {key: check.options[key] for key in ("function", *SETTINGS)}
+        reference_outcome(kind.op, settings, rubric, kind.part)
 
 
 def _payload(op: str, settings: Mapping[str, Any], rubric: Rubric, part: str) -> dict[str, Any]:
@@ -132,13 +191,12 @@ class _TrainTestCheck:
         if rubric.reference is None:
             return None, None
         settings = {key: check.options[key] for key in ("function", *SETTINGS)}
-        payload = _payload(self.op, settings, rubric, self.part)
+        payload = request_payload(self.op, settings, rubric, self.part)
         timeout = rubric.execution.probe_timeout_s
         return ProbeRequest(check.id, payload, timeout), {"op": self.op, "settings": settings}
 
     def reference_outcome(self, record: ProbeRecord, rubric: Rubric) -> dict[str, Any]:
-        payload = _payload(self.op, record.inputs["settings"], rubric, self.part)
-        return _run_reference(self.part, payload, rubric)
+        return reference_outcome(self.op, record.inputs["settings"], rubric, self.part)
 
     def evaluate(self, check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict:
         if context.rubric.reference is None:
@@ -158,16 +216,14 @@ class TrainFunctionCheck(_TrainTestCheck):
 
     def _weights(self, check: CheckSpec, data: Mapping[str, Any], expected: Mapping[str, Any],
                  context: ScoreContext) -> Verdict:
-        from grader.observe.kernel_probe import build_network, fingerprint
-
         options = check.options
         observed = data["fingerprint"]
         differs = _fingerprint_difference(expected["fingerprint"], observed, options["rtol"], options["atol"])
         if differs is None:
             return Verdict.passed("After one epoch the weights match the reference train() from the same "
                                   "start and batches.")
-        payload = _payload(self.op, {k: options[k] for k in ("function", *SETTINGS)}, context.rubric, self.part)
-        initial = fingerprint(build_network(payload))
+        initial = initial_fingerprint(self.op, {k: options[k] for k in ("function", *SETTINGS)}, context.rubric,
+                                      self.part)
         if _fingerprint_difference(initial, observed, 0.0, 0.0) is None:
             return Verdict.failed(NO_STEP)
         cell = defining_cell(options["function"], context)
@@ -239,3 +295,6 @@ class TestFunctionCheck(_TrainTestCheck):
         if not problems:
             return Verdict.passed(f"{name}() ran in eval mode without gradients and left the model unchanged.")
         return Verdict.failed(f"{name}(): " + "; ".join(problems) + ".")
+
+
+_KINDS: dict[str, _TrainTestCheck] = {"train_function": TrainFunctionCheck(), "test_function": TestFunctionCheck()}

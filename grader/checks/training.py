@@ -233,8 +233,9 @@ class SavedModelCheck:
         if rubric.model is None:
             return None, None
         x_eval, transform = _hidden_inputs(check, rng, rubric)
-        payload = {"op": "saved_model", "path": check.options["path"], **model_payload(rubric.model),
-                   "x_eval": encode_array(x_eval), "seed": transform["shift_seed"]}
+        payload = {"op": "saved_model", "path": check.options["path"], **model_payload(rubric.model)}
+        if check.options["aspect"] != "loads":  # whether it loads needs no predictions
+            payload.update(x_eval=encode_array(x_eval), seed=transform["shift_seed"])
         return ProbeRequest(check.id, payload, rubric.execution.probe_timeout_s), transform
 
     def evaluate(self, check: CheckSpec, record: ProbeRecord | None, context: ScoreContext) -> Verdict:

@@ -5,6 +5,7 @@ leave the grader's process."""
 from __future__ import annotations
 
 import tempfile
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -108,17 +109,24 @@ DATA_SOURCES: dict[str, DataSource] = {
 }
 
 
+# The sources read and split their data once per process (cached); a kernel started ahead
+# (grader/execute/pool.py) may ask while the batch's own thread does: one at a time, read once.
+_READING = threading.RLock()
+
+
 def install_data(data_dir: Path, spec: DataSpec | StudentFiles) -> None:
     """Write the students' files into `data_dir`: from the rubric's source, or from the bytes a
     batch made once (a remote worker gets those; it has no data source of its own)."""
     if isinstance(spec, StudentFiles):
         spec.install(data_dir)
         return
-    DATA_SOURCES[spec.source].install(data_dir, spec)
+    with _READING:
+        DATA_SOURCES[spec.source].install(data_dir, spec)
 
 
 def data_arrays(spec: DataSpec) -> DataArrays:
-    return DATA_SOURCES[spec.source].arrays(spec)
+    with _READING:
+        return DATA_SOURCES[spec.source].arrays(spec)
 
 
 @lru_cache(maxsize=4)

@@ -209,11 +209,12 @@ class KernelSession:
                                       dropped_output_bytes=collector.dropped_bytes)
             # An iopub drop alone is not marked here: it may be a late message of an earlier cell
             # (zmq reconnects by itself); a lost idle status marks this cell below.
-            idle = self._drain_iopub(msg_id, collector) or idle
+            if not idle:
+                idle = self._drain_iopub(msg_id, collector)
             if idle and idle_at is None:
                 idle_at = time.monotonic()
             if reply is None:
-                reply = self._poll_reply(msg_id)
+                reply = self._poll_reply(msg_id, POLL_S if idle else 0)
                 if reply is None and "shell" in dropped:
                     reply = self._poll_reply(msg_id)  # it may have come just before the drop
                     if reply is None:
@@ -269,25 +270,25 @@ class KernelSession:
         return self.is_alive()
 
     def _drain_iopub(self, msg_id: str, collector: OutputCollector) -> bool:
-        """Collect this request's outputs; True once the kernel went idle after it."""
-        went_idle = False
+        """Collect this request's outputs; True once the kernel went idle after it (its last
+        message: returned at once, not after waiting for more)."""
         try:
             while True:
                 msg = self.client.get_iopub_msg(timeout=POLL_S)
                 if msg["parent_header"].get("msg_id") != msg_id:
                     continue
                 if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                    went_idle = True
-                else:
-                    collector.add(msg)
+                    return True
+                collector.add(msg)
         except Empty:
-            pass
-        return went_idle
+            return False
 
-    def _poll_reply(self, msg_id: str) -> dict[str, Any] | None:
+    def _poll_reply(self, msg_id: str, wait_s: float = 0) -> dict[str, Any] | None:
+        """This request's reply, if it came (waiting up to `wait_s` for the first message)."""
         try:
             while True:
-                msg = self.client.get_shell_msg(timeout=0)
+                msg = self.client.get_shell_msg(timeout=wait_s)
+                wait_s = 0
                 if msg["parent_header"].get("msg_id") == msg_id:
                     return msg
         except Empty:

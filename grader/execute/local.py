@@ -18,19 +18,24 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from grader import timings
 from grader.data.sources import install_data
+from grader.data.student_files import StudentFiles
 from grader.errors import KernelStartError, SandboxUnavailableError
 from grader.execute.base import CellRun, ExecutionJob, ExecutionResult, ExecutionSummary
 from grader.execute.kernel import REPLY_REFUSED, KernelSession, start_kernel_session
 from grader.execute.limits import MB, describe_exit, explain_error, is_memory_error
+from grader.execute.pool import KernelPool, ReadyKernel
 from grader.execute.sandbox import Sandbox, abort_sandboxes, open_sandbox, sandbox_support
 from grader.observe.preamble import KernelGate, facts_request, run_preamble
 from grader.observe.probe import ProbeReply, ProbeRequest, parse_reply, render_probe
+from grader.rubric.model import DataSpec, ExecutionLimits
 
 NOTEBOOK_COPY_NAME = "submission.ipynb"
 EXCERPT_LINES = 4
@@ -154,29 +159,56 @@ AfterProbes = Callable[[KernelSession, Path], None]
 class LocalKernelExecutor:
     """Each notebook in its own sandbox (see grader/execute/sandbox.py), whose working directory
     holds only a copy of the notebook and `data/`. `after_probes(session, workdir)`, when given,
-    is called with the live kernel once the probes have run (for audits and tests)."""
+    is called with the live kernel once the probes have run (for audits and tests).
+
+    `expect(...)` (a batch calls it before its first notebook) starts first kernels ahead of need
+    in a pool (grader/execute/pool.py); a notebook takes one when it starts, or starts its own."""
 
     name = "local"
 
     def __init__(self, after_probes: AfterProbes | None = None) -> None:
         self.after_probes = after_probes
+        self._pool = KernelPool(self._start_ahead, on_exit=_close_event_loop)
+
+    def expect(self, limits: ExecutionLimits, data: DataSpec | StudentFiles, torch_threads: int,
+               count: int, ahead: int) -> None:
+        """`count` notebooks of these limits, data and threads will come: keep `ahead` kernels
+        started for them."""
+        self._pool.expect(_kernel_key(limits, data, torch_threads), count, ahead)
+
+    def close(self) -> None:
+        """Destroy the kernels started ahead that no notebook took."""
+        self._pool.close()
 
     def abort(self) -> None:
         """Kill every running notebook of this process (a batch was interrupted)."""
+        self._pool.close()
         abort_sandboxes()
 
     def run(self, job: ExecutionJob) -> ExecutionResult:
         started = time.monotonic()
         notebook = copy.deepcopy(job.notebook)
         try:
-            support = sandbox_support(job.limits.sandbox)
-            with open_sandbox(job.limits, support) as sandbox:
+            with timings.phase("kernel_wait_s"):
+                ready = self._pool.take(_kernel_key(job.limits, job.data, job.torch_threads))
+            if ready is not None:
+                support = ready.support
                 try:
-                    result = self._run_in_kernels(job, notebook, sandbox)
-                except KernelStartError as error:
-                    result = _not_started(job, notebook, str(error))
+                    result = self._run_in_kernels(job, notebook, ready.sandbox, ready)
                 finally:
-                    _close_event_loop()
+                    try:
+                        ready.close()
+                    finally:
+                        _close_event_loop()
+            else:
+                support = sandbox_support(job.limits.sandbox)
+                with open_sandbox(job.limits, support) as sandbox:
+                    try:
+                        result = self._run_in_kernels(job, notebook, sandbox, None)
+                    except KernelStartError as error:
+                        result = _not_started(job, notebook, str(error))
+                    finally:
+                        _close_event_loop()
             facts, warnings = support.facts(), support.warnings()
         except SandboxUnavailableError as error:
             result = _not_started(job, notebook, str(error))
@@ -187,15 +219,46 @@ class LocalKernelExecutor:
                                              "seconds": round(time.monotonic() - started, 3)})
         return result
 
-    def _run_in_kernels(self, job: ExecutionJob, notebook: dict[str, Any], sandbox: Sandbox) -> ExecutionResult:
+    def _start_ahead(self, key: tuple) -> ReadyKernel:
+        """A sandbox with a started first kernel, its preamble installed, and its data: what
+        `_run_in_kernels` does first for a notebook, done before the notebook is known. The data
+        is written last (no student code runs before the kernel is handed over), so the kernel
+        starts while the batch still reads its data."""
+        limits, data, torch_threads = key
+        support = sandbox_support(limits.sandbox)
+        sandbox_cm = open_sandbox(limits, support)
+        sandbox = sandbox_cm.__enter__()
+        try:
+            sandbox.begin_kernel()
+            session_cm = start_kernel_session(sandbox, kernel_env(sandbox.workdir, torch_threads),
+                                              limits.kernel_start_timeout_s, limits.max_cell_output_bytes)
+            session = session_cm.__enter__()
+        except BaseException:
+            sandbox_cm.__exit__(None, None, None)
+            raise
+        ready = ReadyKernel(key, support, sandbox, session, KernelGate(""), sandbox_cm, session_cm)
+        try:
+            ready.gate = run_preamble(session, data, limits.kernel_start_timeout_s, limits.preload)
+            install_data(sandbox.workdir / "data", data)
+        except BaseException:
+            ready.close()
+            raise
+        return ready
+
+    def _run_in_kernels(self, job: ExecutionJob, notebook: dict[str, Any], sandbox: Sandbox,
+                        ready: ReadyKernel | None) -> ExecutionResult:
         limits = job.limits
         code_cells = [i for i, c in enumerate(notebook["cells"])
                       if c["cell_type"] == "code" and _source(c).strip()]
         warnings: list[str] = []
         clock = _Clock(notebook_timeout_s=limits.notebook_timeout_s, probe_budget_s=limits.probe_budget_s)
-        _prepare_workdir(sandbox, notebook, job)
-        with self._kernel(sandbox, job) as session:
-            gate = run_preamble(session, job.data, job.limits.kernel_start_timeout_s)
+        if ready is not None:  # started ahead: its folders are fresh and no student code ran there
+            _write_notebook_copy(sandbox, notebook)
+            first_kernel = _handed_over(ready)
+        else:
+            _prepare_workdir(sandbox, notebook, job)
+            first_kernel = self._kernel(sandbox, job)
+        with first_kernel as (session, gate):
             first = self._run_cells(session, sandbox, job, notebook, code_cells, clock, record_outputs=True)
             if first.broken_at is None:
                 replies, starved = self._run_probes(session, sandbox, job.probes, clock, gate)
@@ -212,8 +275,7 @@ class LocalKernelExecutor:
                 index=broken_at + 1, held=first.held_after.get(broken_at, 0) // MB,
                 limit=limits.memory_limit_mb, before=_last(before)))
         _prepare_workdir(sandbox, notebook, job)
-        with self._kernel(sandbox, job) as session:
-            gate = run_preamble(session, job.data, job.limits.kernel_start_timeout_s)
+        with self._kernel(sandbox, job) as (session, gate):
             replay = self._run_cells(session, sandbox, job, copy.deepcopy(notebook), before, clock,
                                      record_outputs=False)
             if replay.died_at is not None or replay.stuck_at is not None:
@@ -232,10 +294,14 @@ class LocalKernelExecutor:
             self.after_probes(session, workdir)
 
     @staticmethod
-    def _kernel(sandbox: Sandbox, job: ExecutionJob):
+    @contextmanager
+    def _kernel(sandbox: Sandbox, job: ExecutionJob) -> Iterator[tuple[KernelSession, KernelGate]]:
+        """A kernel started in the sandbox's current folders, with the preamble installed."""
         env = kernel_env(sandbox.workdir, job.torch_threads)
-        return start_kernel_session(sandbox, env, job.limits.kernel_start_timeout_s,
-                                    job.limits.max_cell_output_bytes)
+        with start_kernel_session(sandbox, env, job.limits.kernel_start_timeout_s,
+                                  job.limits.max_cell_output_bytes) as session:
+            yield session, run_preamble(session, job.data, job.limits.kernel_start_timeout_s,
+                                        job.limits.preload)
 
     def _run_cells(self, session: KernelSession, sandbox: Sandbox, job: ExecutionJob,
                    notebook: dict[str, Any], indices: list[int], clock: _Clock,
@@ -387,8 +453,29 @@ def _prepare_workdir(sandbox: Sandbox, notebook: dict[str, Any], job: ExecutionJ
     """Fresh folders for the next kernel; its working directory holds the notebook and its data,
     nothing else (never a folder an earlier kernel could write: a survivor could race a reset)."""
     sandbox.begin_kernel()
-    (sandbox.workdir / NOTEBOOK_COPY_NAME).write_text(_notebook_json(notebook), "utf-8")
+    _write_notebook_copy(sandbox, notebook)
     install_data(sandbox.workdir / "data", job.data)
+
+
+def _write_notebook_copy(sandbox: Sandbox, notebook: dict[str, Any]) -> None:
+    """The notebook's copy in the working directory: a new file (never through a link)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(sandbox.workdir / NOTEBOOK_COPY_NAME, flags, 0o644), "w", encoding="utf-8") as file:
+        file.write(_notebook_json(notebook))
+
+
+@contextmanager
+def _handed_over(ready: ReadyKernel) -> Iterator[tuple[KernelSession, KernelGate]]:
+    """The first kernel started ahead, ended (before any replay kernel is made) when the block ends."""
+    try:
+        yield ready.session, ready.gate
+    finally:
+        ready.close_kernel()
+
+
+def _kernel_key(limits: ExecutionLimits, data: DataSpec | StudentFiles, torch_threads: int) -> tuple:
+    """What a kernel started ahead must match to serve a notebook."""
+    return (limits, data, torch_threads)
 
 
 def _close_event_loop() -> None:

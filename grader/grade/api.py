@@ -39,7 +39,7 @@ from grader.report.writers import (
 )
 from grader.rubric.load import load_rubric
 from grader.rubric.model import Rubric
-from grader.score import score_observations
+from grader.score import prepare_scoring, score_observations
 from grader.timings import collecting, phase
 
 log = logging.getLogger(__name__)
@@ -78,13 +78,19 @@ def _plan(jobs: int | str, rubric: Rubric, submissions: int | None = None) -> Pa
                             rubric.execution.torch_threads, submissions)
 
 
-def _as_rubric(rubric: Rubric | str | Path) -> Rubric:
-    """The loaded rubric, with its data source checked (and cached) before any notebook runs."""
+def _as_rubric(rubric: Rubric | str | Path, read_data: bool = True) -> Rubric:
+    """The loaded rubric, with its data source checked (and cached) before any notebook runs
+    (`read_data=False`: the caller does that with `_read_data`)."""
+    loaded = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+    if read_data:
+        _read_data(loaded)
+    return loaded
+
+
+def _read_data(rubric: Rubric) -> None:
     from grader.data.sources import data_arrays
 
-    loaded = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
-    data_arrays(loaded.data)
-    return loaded
+    data_arrays(rubric.data)
 
 
 def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: str | Path,
@@ -111,7 +117,9 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
 
     executor: "local" (kernels on this machine) or "dask" (a new local Dask cluster of `jobs`
     workers, or the cluster whose scheduler is at `scheduler`); or an Executor object."""
-    rubric = _as_rubric(rubric)
+    # The data is read once the first kernels are starting (below); a rubric whose data cannot
+    # be read still stops the batch before any notebook runs.
+    rubric = _as_rubric(rubric, read_data=False)
     out_dir = Path(out_dir)
     started = time.monotonic()
     # On a shared cluster the workers' isolation is theirs: each report says what it had.
@@ -169,8 +177,11 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
             with _open_runner(executor, plan.jobs, rubric, scheduler) as setup:
                 runner, jobs = setup.executor, setup.slots
                 log.info("running notebooks on %s", setup.where)
+                _start_kernels_ahead(runner, rubric, threads, found, kept, jobs)
                 pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
                 try:
+                    _read_data(rubric)
+                    prepare_scoring(rubric)
                     reports = list(pool.map(grade_one, found))
                 except KeyboardInterrupt:
                     # Running kernels die; their submissions get no report.
@@ -179,6 +190,7 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
                     raise
                 finally:
                     pool.shutdown(wait=True, cancel_futures=True)
+                    _close_kernels_ahead(runner)
             with collecting() as phases, phase("batch_files_s"):
                 gradebook, summary = _write_batch_files(out_dir, reports, rubric)
             timings["batch"].update(phases)
@@ -188,6 +200,22 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
     return BatchResult(out_dir, reports, gradebook, seconds, jobs, threads, executor=setup.name,
                        resumed=len(kept), warnings=batch_warnings, summary_page=summary, log_file=log_file,
                        timings=timings, parallelism=plan.reason)
+
+
+def _start_kernels_ahead(runner: Executor, rubric: Rubric, threads: int, found: Sequence[Submission],
+                         kept: dict[str, SubmissionReport], jobs: int) -> None:
+    """Let an executor that can (local kernels) start a kernel per submission ahead of need,
+    `jobs` at most waiting at a time, while the first notebooks run."""
+    expect = getattr(runner, "expect", None)
+    count = sum(1 for s in found if s.notebook is not None and s.id not in kept)
+    if expect is not None and count:
+        expect(rubric.execution, rubric.data, threads, count, ahead=jobs)
+
+
+def _close_kernels_ahead(runner: Executor) -> None:
+    close = getattr(runner, "close", None)
+    if close is not None:
+        close()
 
 
 @contextmanager
@@ -252,10 +280,16 @@ def check_notebook(notebook: str | Path, rubric: Rubric | str | Path | None = No
     public = full if include_hidden else full.public_only()
     path = Path(notebook)
     threads = _plan(1, public).torch_threads
+    prepare_scoring(public)
     with tempfile.TemporaryDirectory(prefix="grader-check-") as scratch:
         target = Path(out_dir) if out_dir is not None else Path(scratch)
         submission = single_submission(path)
-        report = grade_submission(submission, public, target, make_executor("local"), threads, seed)
+        runner = make_executor("local")
+        _start_kernels_ahead(runner, public, threads, [submission], {}, 1)
+        try:
+            report = grade_submission(submission, public, target, runner, threads, seed)
+        finally:
+            _close_kernels_ahead(runner)
     write_check_outputs(report, outputs or CheckOutputs(), f"grader check {path.name}", include_hidden)
     return report
 

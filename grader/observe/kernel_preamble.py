@@ -473,7 +473,15 @@ def install(config_json):
             state, module_name, lambda module, base=base_name: _intercept_datasets(state, module, base)))
     sys.meta_path.insert(0, _AfterImport(hooks))
     probe = _load_probe(config["probe_source"], state)
-    return _make_gate(config["token"], state, probe)
+    gate = _make_gate(config["token"], state, probe)
+    # The rubric's `preload` libraries are imported now, before any student cell (their import
+    # then costs the notebook nothing and their snapshot is taken before student code runs).
+    for name in config.get("preload", ()):
+        try:
+            __import__(name)
+        except Exception as error:  # noqa: BLE001 - the notebook's own import will say what is wrong
+            state.problems.append(f"preloading {name} failed: {type(error).__name__}: {error}")
+    return gate
 
 
 def _load_probe(source, state):

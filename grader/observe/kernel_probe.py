@@ -767,6 +767,8 @@ def observe_saved_model(user_ns, request):
         return {**info, "found": False}
     model, recipe, error = load_into_candidates(recipes, state)
     info.update(found=True, model_class=recipe.model_class.__name__, model=recipe.describe())
+    if "x_eval" not in request:  # whether it loads, nothing to predict
+        return info if model is not None else {**info, "strict_error": describe_error(error)}
     x_eval = decode(request["x_eval"])
     try:
         # The same network freshly built from the grader's seed, never loaded: accuracy that is

@@ -63,9 +63,11 @@ def new_token() -> str:
     return secrets.token_hex(8)
 
 
-def preamble_code(token: str, data: DataSpec | StudentFiles) -> str:
-    """The cell that installs the preamble (run silently, before any student cell)."""
-    config = json.dumps({"token": token, "data": data_config(data), "probe_source": probe_source()})
+def preamble_code(token: str, data: DataSpec | StudentFiles, preload: tuple[str, ...] = ()) -> str:
+    """The cell that installs the preamble (run silently, before any student cell) and imports the
+    `preload` libraries."""
+    config = json.dumps({"token": token, "data": data_config(data), "probe_source": probe_source(),
+                         "preload": list(preload)})
     return (
         "def _grader_preamble():\n"
         "    namespace = {'__name__': 'grader_preamble'}\n"
@@ -76,10 +78,11 @@ def preamble_code(token: str, data: DataSpec | StudentFiles) -> str:
     )
 
 
-def run_preamble(session: Any, data: DataSpec | StudentFiles, timeout_s: float) -> KernelGate:
+def run_preamble(session: Any, data: DataSpec | StudentFiles, timeout_s: float,
+                 preload: tuple[str, ...] = ()) -> KernelGate:
     """Install the preamble in a freshly started kernel session; the gate for its probes."""
     token = new_token()
-    outcome = session.execute(preamble_code(token, data), timeout_s, silent=True)
+    outcome = session.execute(preamble_code(token, data, preload), timeout_s, silent=True)
     if outcome.status != "ok":
         error = f"{outcome.error}: {outcome.message}" if outcome.error else outcome.status
         return KernelGate(token, problem=PREAMBLE_FAILED.format(error=error))

@@ -103,6 +103,14 @@ def list_of(convert: Callable[[Any], Any], min_len: int = 0) -> Callable[[Any], 
     return checked
 
 
+def module_name(value: Any) -> str:
+    """A dotted module name such as torch or torchvision.datasets."""
+    name = as_str(value)
+    if not all(part.isidentifier() for part in name.split(".")):
+        raise Invalid
+    return name
+
+
 def int_range(value: Any) -> tuple[int, int]:
     """A `[low, high]` pair of integers with low <= high (both ends included)."""
     low, high = list_of(as_int, 2)(value)

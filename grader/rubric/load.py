@@ -20,6 +20,7 @@ from grader.rubric.fields import (
     as_str,
     as_table,
     list_of,
+    module_name,
     non_negative,
     one_of,
     positive,
@@ -206,6 +207,7 @@ def _parse_execution(path: Path, table: dict[str, Any]) -> ExecutionLimits:
         "max_workdir_mb": Option("a positive integer number of MB", positive(as_int), 1024),
         "sandbox": Option(f"one of {', '.join(SANDBOX_MODES)}", one_of(SANDBOX_MODES), "auto"),
         "max_notebook_mb": Option("a positive integer number of MB", positive(as_int), 25),
+        "preload": Option("a list of importable module names, e.g. [\"torch\"]", list_of(module_name), ()),
     })
     return ExecutionLimits(**values)
 

@@ -57,6 +57,7 @@ class ExecutionLimits:
     sandbox: str = "auto"
     max_notebook_mb: int = 25  # a larger submitted .ipynb gets an error report and is never read
     probe_budget_s: float = 300.0  # all probes of one notebook together (cells have notebook_timeout_s)
+    preload: tuple[str, ...] = ()  # libraries imported in each kernel before the first student cell
 
 
 @dataclass(frozen=True)
