@@ -65,7 +65,8 @@ class BatchResult:
     summary_page: Path | None = None
     log_file: Path | None = None
     # Seconds per phase: {"batch": {setup_s before the first notebook, batch_files_s after the
-    # last}, "submissions": {id: {kernel_start_s, score_s, write_s, pages_s, total_s}}}.
+    # last}, "submissions": {id: {kernel_start_s (a kernel started on the spot) or kernel_wait_s (the
+    # wait for one started ahead), score_s, write_s, pages_s, total_s}}}.
     timings: dict[str, dict] = field(default_factory=dict)
     parallelism: str = ""  # why `jobs` and `torch_threads` (e.g. what --jobs auto found)
     executor: str = "local"  # what ran the notebooks: local kernels or dask
@@ -276,17 +277,18 @@ def check_notebook(notebook: str | Path, rubric: Rubric | str | Path | None = No
     not a student). `grader check` is this call."""
     from grader.paths import default_rubric_path
 
-    full = _as_rubric(rubric if rubric is not None else default_rubric_path())
+    full = _as_rubric(rubric if rubric is not None else default_rubric_path(), read_data=False)
     public = full if include_hidden else full.public_only()
     path = Path(notebook)
     threads = _plan(1, public).torch_threads
-    prepare_scoring(public)
     with tempfile.TemporaryDirectory(prefix="grader-check-") as scratch:
         target = Path(out_dir) if out_dir is not None else Path(scratch)
         submission = single_submission(path)
         runner = make_executor("local")
-        _start_kernels_ahead(runner, public, threads, [submission], {}, 1)
+        _start_kernels_ahead(runner, public, threads, [submission], {}, 1)  # while the data is read
         try:
+            _read_data(public)
+            prepare_scoring(public)
             report = grade_submission(submission, public, target, runner, threads, seed)
         finally:
             _close_kernels_ahead(runner)
