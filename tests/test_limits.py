@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 from support import REPO, edited_rubric
@@ -17,10 +18,10 @@ from grader.execute import sandbox
 from grader.execute.cgroups import cgroup_problem, open_cgroup
 from grader.execute.kernel import MAX_SHELL_MESSAGE_BYTES, REPLY_REFUSED, REPLY_REFUSED_MESSAGE, ExecuteOutcome
 from grader.execute.limits import MB, describe_exit, explain_error, is_memory_error, rlimits
-from grader.execute.local import MAX_PROBE_REPLIES_CHARS, LocalKernelExecutor, _Clock, _Pass
+from grader.execute.local import MAX_PROBE_REPLIES_CHARS, LocalKernelExecutor, _Clock, _Pass, _starved
 from grader.execute.processes import shared_memory_bytes
 from grader.observe.preamble import KernelGate
-from grader.observe.probe import ProbeRequest
+from grader.observe.probe import ProbeReply, ProbeRequest
 from grader.rubric.load import load_rubric
 
 
@@ -251,3 +252,30 @@ def test_a_probe_that_runs_out_of_memory_stops_the_probes_and_is_reported_starve
     replies, starved = LocalKernelExecutor()._run_probes(_StarvedKernel(), None, probes, clock, KernelGate("t"))
     assert starved is replies["P1"] and replies["P1"].status == "probe_error"
     assert [replies[f"P{i}"].message for i in (2, 3)] == ["the kernel ran out of memory during an earlier probe"] * 2
+
+
+class _FullSandbox:
+    """Stands in for a sandbox holding `held_mb` of its 1,024 MB limit."""
+
+    def __init__(self, held_mb: int) -> None:
+        self.held_mb = held_mb
+        self.limits = SimpleNamespace(memory_limit_mb=1024)
+
+    def memory_held(self) -> int:
+        return self.held_mb * MB
+
+    def peek_breach(self):
+        return None
+
+
+def test_a_student_call_out_of_memory_in_a_full_kernel_counts_as_a_starved_probe() -> None:
+    """The probe records a student call's MemoryError as an observation; in a kernel left full
+    (>= 80% of its limit held) that is the kernel's state, not the student's function: starved.
+    The same error with the memory free (one oversized allocation refused) stays the student's."""
+    recorded = ProbeReply("ok", data={"cases": [{"ok": True}, {"error": {
+        "error": "RuntimeError", "message": "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: "
+                                            "can't allocate memory: you tried to allocate 411041792 bytes."}}]})
+    assert _starved(recorded, _FullSandbox(held_mb=1000))
+    assert not _starved(recorded, _FullSandbox(held_mb=100))
+    assert not _starved(ProbeReply("ok", data={"cases": [{"error": {"error": "ValueError", "message": "x"}}]}),
+                        _FullSandbox(held_mb=1000))

@@ -397,13 +397,34 @@ def _reply_chars(user_expressions: dict[str, Any]) -> int:
     return sum(len(str(entry)) for entry in user_expressions.values())
 
 
-def _starved(reply: ProbeReply, sandbox: Sandbox) -> bool:
-    """Did this probe fail for lack of memory (an error in the kernel, or the limit's breach)?"""
+def _starved(reply: ProbeReply, sandbox: Sandbox | None) -> bool:
+    """Did this probe fail for lack of memory: an error in the kernel, the limit's breach, or a
+    student call the probe recorded as failed for lack of memory while the kernel was full (the
+    probe records a student's errors as observations; a single oversized allocation that was
+    refused leaves the kernel empty and stays the student's)."""
     if reply.status == "probe_error":
         return is_memory_error(None, reply.message)
+    if sandbox is None:
+        return False
     if reply.status == "kernel_died":
         breach = sandbox.peek_breach()
         return breach is not None and breach.limit == "memory"
+    if reply.status == "ok" and _records_memory_error(reply.data):
+        return sandbox.memory_held() >= FULL_MEMORY_SHARE * sandbox.limits.memory_limit_mb * MB
+    return False
+
+
+def _records_memory_error(data: Any, depth: int = 0) -> bool:
+    """Does a probe's result record an error (`{"error": name, "message": ...}`) that means memory ran out?"""
+    if depth > 8:
+        return False
+    if isinstance(data, dict):
+        name = data.get("error")
+        if isinstance(name, str) and is_memory_error(name, str(data.get("message", ""))):
+            return True
+        return any(_records_memory_error(value, depth + 1) for value in data.values())
+    if isinstance(data, list):
+        return any(_records_memory_error(value, depth + 1) for value in data[:100])
     return False
 
 
