@@ -80,10 +80,10 @@ def _plan(jobs: int | str, rubric: Rubric, submissions: int | None = None) -> Pa
 
 def _as_rubric(rubric: Rubric | str | Path) -> Rubric:
     """The loaded rubric, with its data source checked (and cached) before any notebook runs."""
-    from grader.data.sources import data_arrays
+    from grader.data.sources import prepare_data
 
     loaded = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
-    data_arrays(loaded.data)
+    prepare_data(loaded.data)
     return loaded
 
 
