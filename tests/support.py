@@ -71,6 +71,103 @@ def write_idx_dataset(raw_dir: Path, x_train, y_train, x_test, y_test) -> Path:
     return raw_dir
 
 
+def fashion_rubric(tmp_path: Path, root: Path) -> Path:
+    """rubrics/ex06_fashionmnist.toml pointing at a test data root (see fake_fashion_root)."""
+    text = (REPO / "rubrics" / "ex06_fashionmnist.toml").read_text()
+    text = text.replace('extends = "ex06.toml"', f'extends = "{REPO / "rubrics" / "ex06.toml"}"')
+    text = text.replace('root = "../data"', f'root = "{root}"')
+    # The fake test set holds the digits' 300 hidden and 300 test images: hide the first 300.
+    text = text.replace("hidden_count = 1000", "hidden_count = 300")
+    path = tmp_path / "fashion.toml"
+    path.write_text(text)
+    return path
+
+
+def fake_fashion_root(root: Path) -> Path:
+    """Small IDX files in FashionMNIST's layout under `root` (made of the digits28 parts, so they are
+    learnable): digits28's hidden part first in the test set, as hidden_count = 300 hides it."""
+    import numpy as np
+
+    from grader.data.digits28 import load_digits28
+
+    digits = load_digits28()
+    write_idx_dataset(root / "FashionMNIST" / "raw", digits.x_train, digits.y_train,
+                      np.concatenate([digits.x_hidden, digits.x_test]),
+                      np.concatenate([digits.hidden_labels, digits.y_test]))
+    return root
+
+
+def hidden_split_patterns(arrays) -> dict[str, bytes]:
+    """The hidden split as it could lie in a file: each hidden image as grey levels (uint8, IDX and
+    torchvision's form) and as float32 in [0, 1] (the npz form), and the hidden labels in their order
+    as uint8 and as int64."""
+    import numpy as np
+
+    patterns = {}
+    for i, image in enumerate(arrays.x_hidden):
+        patterns[f"hidden image {i} (float32)"] = np.ascontiguousarray(image, dtype=np.float32).tobytes()
+        patterns[f"hidden image {i} (uint8)"] = np.rint(image * 255).astype(np.uint8).tobytes()
+    patterns["hidden labels (uint8)"] = arrays.hidden_labels.astype(np.uint8).tobytes()
+    patterns["hidden labels (int64)"] = arrays.hidden_labels.astype(np.int64).tobytes()
+    return patterns
+
+
+PROBE_BYTES = 32  # each pattern is looked for by one 32-byte window of it, then compared in full
+_MIX = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 1)
+
+
+def _probe_keys(blob: bytes, start: int = 0):
+    """A 64-bit key of every 32-byte window of `blob` whose offset is `start` modulo 8, from the four
+    little-endian words it holds (numpy's uint64 arithmetic wraps modulo 2**64)."""
+    import numpy as np
+
+    count = (len(blob) - start) // 8
+    if count < PROBE_BYTES // 8:
+        return np.zeros(0, dtype=np.uint64)
+    words = np.frombuffer(blob, dtype="<u8", count=count, offset=start)
+    keys = np.zeros(count - 3, dtype=np.uint64)
+    for i, mix in enumerate(_MIX):
+        keys += words[i:count - 3 + i] * np.uint64(mix)
+    return keys
+
+
+def _probe_offset(pattern: bytes) -> int:
+    """Where in `pattern` its probe window lies: the 32 bytes that vary most (a digit's strokes, not
+    its blank border or a run of saturated pixels)."""
+    import numpy as np
+
+    values = np.frombuffer(pattern, dtype=np.uint8).astype(np.int64)
+    variation = np.concatenate([[0], np.cumsum(np.abs(np.diff(values)))])
+    return int(np.argmax(variation[PROBE_BYTES - 1:] - variation[:len(pattern) - PROBE_BYTES + 1]))
+
+
+def find_patterns(blobs: dict[str, bytes], patterns: dict[str, bytes]) -> list[tuple[str, str]]:
+    """(blob name, pattern name) for every pattern found at any offset of any blob: each 32-byte
+    window of the blobs is looked up among the patterns' probe windows, and every candidate is
+    compared in full."""
+    import numpy as np
+
+    table: dict[int, list[tuple[str, int]]] = {}
+    for name, pattern in patterns.items():
+        at = _probe_offset(pattern)
+        table.setdefault(int(_probe_keys(pattern[at:at + PROBE_BYTES])[0]), []).append((name, at))
+    keys = np.sort(np.fromiter(table, dtype=np.uint64, count=len(table)))
+    found = set()
+    for blob_name, blob in blobs.items():
+        for start in range(8):
+            hashes = _probe_keys(blob, start)
+            if not len(hashes):
+                continue
+            nearest = keys[np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)]
+            for index in np.flatnonzero(nearest == hashes):
+                position = start + 8 * int(index)
+                for name, at in table[int(hashes[index])]:
+                    begin = position - at
+                    if begin >= 0 and blob[begin:begin + len(patterns[name])] == patterns[name]:
+                        found.add((blob_name, name))
+    return sorted(found)
+
+
 def processes_running(*command_lines: bytes) -> list[int]:
     """Living processes (not zombies) whose command line is exactly one of these."""
     found = []

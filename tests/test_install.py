@@ -7,6 +7,7 @@ torch is not installed again); the grader itself comes only from the wheel or th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,9 +22,11 @@ from types import SimpleNamespace
 import pytest
 import yaml
 from gradescope_spec import validate_results
-from support import DEFAULT_RUBRIC, GOOD_DEF, REPO, SAMPLES, write_notebook
+from support import DEFAULT_RUBRIC, GOOD_DEF, REPO, SAMPLES, find_patterns, hidden_split_patterns, write_notebook
 
 from grader.bundle import bundle_public
+from grader.bundle.public import GRADER_ONLY, NOT_REQUIRED
+from grader.data.sources import data_arrays, student_files
 from grader.execute.sandbox import sandbox_support
 from grader.rubric.load import load_rubric
 from grader.templates import template_path
@@ -34,6 +37,36 @@ SNOOP = """import importlib.util, glob, sys
 found = importlib.util.find_spec("grader.paths")
 rubrics = [p for d in sys.path for p in glob.glob(d + "/grader/bundled/rubrics/*.toml")]
 raise RuntimeError(f"SNOOP paths={found} rubrics={rubrics}")"""
+# What the installed students' grader can get at through its data code.
+DATA_REACH = """import hashlib, importlib.util, json, sys, tempfile
+from pathlib import Path
+from grader.data import sources
+from grader.errors import GraderError
+from grader.paths import default_rubric_path
+from grader.rubric.load import load_rubric
+from grader.rubric.model import DataSpec
+
+def refused(call):
+    try:
+        call()
+    except GraderError as error:
+        return str(error)
+    return None
+
+spec = load_rubric(default_rubric_path()).data
+part, arrays = sources.evaluation_part(spec), sources.student_arrays(spec)
+with tempfile.TemporaryDirectory() as folder:
+    sources.install_data(Path(folder), spec)
+    written = {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in Path(folder).rglob("*") if p.is_file()}
+print(json.dumps({
+    "grader_only": [m for m in sys.argv[1:] if importlib.util.find_spec(m) is not None],
+    "all_parts": refused(lambda: sources.data_arrays(spec)),
+    "other_source": refused(lambda: sources.student_arrays(DataSpec(source="digits28"))),
+    "evaluation": [part.hidden, part.name, bool((part.images == arrays.x_test).all()),
+                   bool((part.labels == arrays.y_test).all())],
+    "written": written,
+}))"""
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -66,8 +99,8 @@ def student(tmp_path_factory) -> SimpleNamespace:
     return venv
 
 
-def installed(venv: SimpleNamespace, code: str) -> str:
-    done = subprocess.run([str(venv.python), "-c", code], capture_output=True, text=True, timeout=300,
+def installed(venv: SimpleNamespace, code: str, *args: str) -> str:
+    done = subprocess.run([str(venv.python), "-c", code, *args], capture_output=True, text=True, timeout=300,
                           env=clean_env(), cwd=venv.root)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -92,13 +125,15 @@ def test_the_students_grader_runs_from_the_wheel_and_finds_its_rubric(student) -
     assert not Path(torch_file).is_relative_to(student.root)
 
 
-def test_what_students_install_holds_no_hidden_check_no_solution_and_no_data(student) -> None:
+def test_what_students_install_holds_no_hidden_check_and_no_solution(student) -> None:
     full = load_rubric(DEFAULT_RUBRIC)
     hidden = [check for check in full.checks if not check.public]
     assert hidden, "the default rubric has hidden checks; this test needs some"
     texts = wheel_texts(student.bundle.wheel)
     names = list(texts)
-    assert not [n for n in names if n.endswith((".ipynb", ".npz", ".npy", ".csv", ".gz", ".pt"))]
+    assert not [n for n in names if n.endswith((".ipynb", ".pt"))]
+    data = [n for n in names if n.endswith((".npz", ".npy", ".csv", ".gz", "ubyte"))]
+    assert data and all(n.startswith("grader/data/student/") for n in data)  # the students' files (below)
     for check in hidden:
         leaks = [name for name, text in texts.items() if check.id in text or check.title in text]
         assert not leaks, f"hidden check {check.id} appears in {leaks}"
@@ -123,6 +158,9 @@ def test_the_instructors_wheel_holds_every_rubric_and_the_reference_module(tmp_p
         assert texts[f"grader/bundled/rubrics/{rubric.name}"] == rubric.read_text("utf-8")
     assert "def train(" in texts["grader/bundled/reference/ex06_reference.py"]
     assert not [n for n in texts if n.endswith(".ipynb")]
+    # the grader's data sources, not the students' files
+    assert {"grader/data/mnist.py", "grader/data/split.py"} <= set(texts)
+    assert not [n for n in texts if n.startswith("grader/data/student/")]
     # pyproject.toml lists every package by hand (two are mapped folders): none may be missing.
     on_disk = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "grader").rglob("__init__.py")}
     packaged = {".".join(Path(n).parent.parts) for n in texts if n.endswith("__init__.py")}
@@ -141,6 +179,32 @@ def run_grading_step(venv: SimpleNamespace, checkout: Path, notebook: Path, min_
     # GitHub runs `run:` blocks with `bash -e {0}`.
     return subprocess.run(["bash", "-e", "-c", run], cwd=checkout, env=env, capture_output=True, text=True,
                           timeout=1200)
+
+
+def test_nothing_students_install_holds_or_builds_the_hidden_split(student) -> None:
+    full = load_rubric(DEFAULT_RUBRIC)
+    with zipfile.ZipFile(student.bundle.wheel) as archive:
+        blobs = {name: archive.read(name) for name in archive.namelist()}
+    # No module that builds the split, and no requirement whose data set it is drawn from.
+    assert not [name for name in GRADER_ONLY if name in blobs]
+    [metadata] = [content.decode() for name, content in blobs.items() if name.endswith(".dist-info/METADATA")]
+    requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    assert requires and not [r for r in requires if r.startswith(NOT_REQUIRED)]
+    # Its data files are exactly the files a grading kernel gets in data/: the students' parts.
+    prefix = "grader/data/student/"
+    data = {name[len(prefix):]: content for name, content in blobs.items()
+            if name.startswith(prefix) and not name.endswith("manifest.json")}
+    assert data == dict(student_files(full.data).files)
+    # No file holds a hidden image (as grey levels or float32) or the hidden labels in their order.
+    assert find_patterns(blobs, hidden_split_patterns(data_arrays(full.data))) == []
+    # And the installed data code has no way to them: no split module, no hidden part.
+    modules = [name.removesuffix(".py").replace("/", ".") for name in GRADER_ONLY]
+    reach = json.loads(installed(student, f"{DATA_REACH}\n", *modules))
+    assert reach["grader_only"] == []
+    assert "has no hidden split" in reach["all_parts"]
+    assert "holds the data of `mnist` only" in reach["other_source"]
+    assert reach["evaluation"] == [False, "the test part", True, True]  # D3 and E1 measure the test part
+    assert reach["written"] == {name: hashlib.sha256(content).hexdigest() for name, content in data.items()}
 
 
 @pytest.mark.kernel

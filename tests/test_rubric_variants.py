@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import REPO, write_idx_dataset, write_notebook
+from support import REPO, fashion_rubric, write_notebook
+from support import fake_fashion_root as make_fake_fashion_root
 
 from grader.data.digits28 import load_digits28
 from grader.errors import RubricError
@@ -17,27 +18,10 @@ from grader.rubric.load import load_rubric
 RUBRICS = REPO / "rubrics"
 
 
-def fashion_rubric(tmp_path: Path, root: Path) -> Path:
-    """rubrics/ex06_fashionmnist.toml pointing at a test data root."""
-    text = (RUBRICS / "ex06_fashionmnist.toml").read_text()
-    text = text.replace('extends = "ex06.toml"', f'extends = "{RUBRICS / "ex06.toml"}"')
-    text = text.replace('root = "../data"', f'root = "{root}"')
-    # The fake test set holds the digits' 300 hidden and 300 test images: hide the first 300.
-    text = text.replace("hidden_count = 1000", "hidden_count = 300")
-    path = tmp_path / "fashion.toml"
-    path.write_text(text)
-    return path
-
-
 @pytest.fixture(scope="module")
 def fake_fashion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Small IDX files in FashionMNIST's layout (made of the digits, so they are learnable)."""
-    root = tmp_path_factory.mktemp("torchvision-data")
-    digits = load_digits28()
-    write_idx_dataset(root / "FashionMNIST" / "raw", digits.x_train, digits.y_train,
-                      np.concatenate([digits.x_hidden, digits.x_test]),
-                      np.concatenate([digits.hidden_labels, digits.y_test]))
-    return root
+    return make_fake_fashion_root(tmp_path_factory.mktemp("torchvision-data"))
 
 
 def test_fashion_rubric_extends_the_default_and_reads_torchvision_files(tmp_path, fake_fashion_root) -> None:
@@ -51,6 +35,8 @@ def test_fashion_rubric_extends_the_default_and_reads_torchvision_files(tmp_path
     arrays = data_arrays(rubric.data)
     assert arrays.x_train.shape == (1197, 1, 28, 28) and arrays.x_train.dtype == np.float32
     assert arrays.x_hidden.shape == (300, 1, 28, 28) and np.array_equal(arrays.hidden_labels, digits.hidden_labels)
+    # the students' test part, the one D2 sends into the kernel, is what follows the hidden images
+    assert arrays.x_test.shape == (300, 1, 28, 28) and np.array_equal(arrays.y_test, digits.y_test)
 
 
 def test_missing_torchvision_root_is_a_rubric_error(tmp_path) -> None:

@@ -108,13 +108,13 @@ def _score(checked, seed: int, replies, inputs, probe_of, seconds: float):
 
 def _notices(rubric) -> list[str]:
     """A sentence for each check that trains, said before it runs."""
-    from grader.data.sources import data_arrays
+    from grader.data.sources import student_arrays
 
     notices = []
     for check in rubric.checks:
         if check.kind == "brief_training":
             options = check.options
-            samples = options.get("train_samples") or len(data_arrays(rubric.data).x_train)
+            samples = options.get("train_samples") or len(student_arrays(rubric.data).x_train)
             notices.append(TRAINING_NOTICE.format(task=check.id, epochs=options["epochs"], samples=samples,
                                                   threads=options["torch_threads"],
                                                   budget=options["time_budget_s"]))

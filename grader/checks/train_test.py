@@ -103,12 +103,12 @@ def prepare_reference(rubric: Rubric) -> None:
 
 
 def _payload(op: str, settings: Mapping[str, Any], rubric: Rubric, part: str) -> dict[str, Any]:
-    from grader.data.sources import data_arrays
+    from grader.data.sources import student_arrays
     from grader.reference_model import reference_network_source
 
     reference = rubric.reference
     assert reference is not None
-    arrays = data_arrays(rubric.data)
+    arrays = student_arrays(rubric.data)
     x, y = (arrays.x_train, arrays.y_train) if part == "train" else (arrays.x_test, arrays.y_test)
     count = settings["samples"]
     return {"op": op, "function": settings["function"],

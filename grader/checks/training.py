@@ -1,5 +1,7 @@
 """D3 and E1: accuracy on the hidden split. Predictions are made in the kernel from the hidden
-inputs alone; the labels stay here, in the grader's process, where accuracy is computed."""
+inputs alone; the labels stay here, in the grader's process, where accuracy is computed. The
+students' package has no hidden split: there both measure the test part and say so
+(grader/data/sources.py, `evaluation_part`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import numpy as np
 from grader.checks.base import ScoreContext, Verdict
 from grader.checks.feedback import observed_data
 from grader.checks.network import NEEDS_MODEL, model_facts, model_not_usable, model_payload, model_used, observed_model
+from grader.data.arrays import EvaluationPart
 from grader.observe.codec import encode_array
 from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
@@ -19,11 +22,11 @@ from grader.rubric.model import CheckSpec, Rubric
 
 TRAINING_SETTINGS = ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "evaluate_each_epoch",
                      "seed", "torch_threads", "time_budget_s", "train_samples")
-ACCURACY = "Accuracy on the hidden split: {accuracy:.4f} (threshold {threshold:.2f}{partial})."
+ACCURACY = "Accuracy on {part}: {accuracy:.4f} (threshold {threshold:.2f}{partial})."
 PARTIAL = "; partial credit from {low:.2f}"
-TRANSFORMED = " The hidden images were {how} at grading time (seed {seed})."
+TRANSFORMED = " The {images} were {how} at grading time (seed {seed})."
 UNTRAINED = ("{prefix}: a freshly built {model_class}, never trained or loaded, already reaches {accuracy:.4f} on "
-             "the hidden split (a network that learns starts near chance, 0.10, and must stay below "
+             "{part} (a network that learns starts near chance, 0.10, and must stay below "
              "{limit:.2f}). Its predictions do not come from the weights it learns, so no accuracy is credited.")
 
 
@@ -36,10 +39,11 @@ def accuracy_fraction(accuracy: float, threshold: float, partial_from: float | N
     return (accuracy - partial_from) / (threshold - partial_from)
 
 
-def _hidden_labels(rubric: Rubric) -> np.ndarray:
-    from grader.data.sources import data_arrays
+def _evaluation(rubric: Rubric) -> EvaluationPart:
+    """The hidden split (the test part in the students' package)."""
+    from grader.data.sources import evaluation_part
 
-    return data_arrays(rubric.data).hidden_labels
+    return evaluation_part(rubric.data)
 
 
 def shift_images(images: np.ndarray, pixels: int, seed: int) -> np.ndarray:
@@ -68,15 +72,13 @@ def add_noise(images: np.ndarray, amplitude: float, seed: int) -> np.ndarray:
 
 def _hidden_inputs(check: CheckSpec, rng: np.random.Generator, rubric: Rubric) -> tuple[np.ndarray, dict[str, Any]]:
     """The hidden images as this notebook sees them, and how they were transformed (recorded)."""
-    from grader.data.sources import data_arrays
-
     pixels, amplitude = check.options["hidden_shift"], check.options["hidden_noise"]
     seed = int(rng.integers(2**31))
-    images = add_noise(shift_images(data_arrays(rubric.data).x_hidden, pixels, seed), amplitude, seed)
+    images = add_noise(shift_images(_evaluation(rubric).images, pixels, seed), amplitude, seed)
     return images, {"hidden_shift": pixels, "hidden_noise": amplitude, "shift_seed": seed}
 
 
-def _transform_text(transform: Mapping[str, Any] | None) -> str:
+def _transform_text(transform: Mapping[str, Any] | None, part: EvaluationPart) -> str:
     if not transform:
         return ""
     how = []
@@ -84,13 +86,16 @@ def _transform_text(transform: Mapping[str, Any] | None) -> str:
         how.append(f"shifted by up to {transform['hidden_shift']} pixel(s)")
     if transform.get("hidden_noise"):
         how.append(f"given noise of +-{transform['hidden_noise']:g}")
-    return TRANSFORMED.format(how=" and ".join(how), seed=transform["shift_seed"]) if how else ""
+    if not how:
+        return ""
+    return TRANSFORMED.format(images=part.images_name, how=" and ".join(how), seed=transform["shift_seed"])
 
 
 def _untrained_verdict(check: CheckSpec, data: Mapping[str, Any], rubric: Rubric, prefix: str) -> Verdict | None:
     """A failure when the never-trained instance is already far above chance, else None."""
     predictions = data.get("untrained_predictions")
-    labels = _hidden_labels(rubric)
+    part = _evaluation(rubric)
+    labels = part.labels
     if predictions is None or len(predictions) != len(labels):
         return None
     accuracy = float(np.mean(np.asarray(predictions) == labels))
@@ -98,20 +103,21 @@ def _untrained_verdict(check: CheckSpec, data: Mapping[str, Any], rubric: Rubric
     if accuracy < limit:
         return None
     return Verdict.failed(UNTRAINED.format(prefix=prefix, model_class=data["model_class"], accuracy=accuracy,
-                                           limit=limit), untrained_accuracy=accuracy)
+                                           part=part.described, limit=limit), untrained_accuracy=accuracy)
 
 
 def _accuracy_verdict(check: CheckSpec, predictions: list[int], rubric: Rubric, prefix: str,
                       transform: Mapping[str, Any] | None = None, **details: Any) -> Verdict:
-    labels = _hidden_labels(rubric)
+    part = _evaluation(rubric)
+    labels = part.labels
     if len(predictions) != len(labels):
-        return Verdict.failed(f"{prefix}: {len(predictions)} predictions for {len(labels)} hidden images.")
+        return Verdict.failed(f"{prefix}: {len(predictions)} predictions for {len(labels)} {part.images_name}.")
     accuracy = float(np.mean(np.asarray(predictions) == labels))
     threshold, low = check.options["threshold"], check.options["partial_from"]
     fraction = accuracy_fraction(accuracy, threshold, low)
-    message = f"{prefix}. " + ACCURACY.format(accuracy=accuracy, threshold=threshold,
+    message = f"{prefix}. " + ACCURACY.format(part=part.described, accuracy=accuracy, threshold=threshold,
                                               partial=PARTIAL.format(low=low) if low is not None else "")
-    message += _transform_text(transform)
+    message += _transform_text(transform, part)
     if fraction == 1.0:
         return Verdict.passed(message, accuracy=accuracy, threshold=threshold, **details)
     return Verdict.failed(message, fraction=fraction, accuracy=accuracy,
@@ -166,12 +172,12 @@ class BriefTrainingCheck:
         _validate_thresholds(options, reader)
 
     def plan(self, check: CheckSpec, rng: np.random.Generator, rubric: Rubric) -> tuple[ProbeRequest | None, Any]:
-        from grader.data.sources import data_arrays
+        from grader.data.sources import student_arrays
 
         if rubric.model is None:
             return None, None
         settings = {key: check.options[key] for key in TRAINING_SETTINGS}
-        arrays = data_arrays(rubric.data)
+        arrays = student_arrays(rubric.data)
         count = settings["train_samples"] or len(arrays.x_train)
         x_eval, transform = _hidden_inputs(check, rng, rubric)
         model = rubric.model
@@ -195,11 +201,14 @@ class BriefTrainingCheck:
             return Verdict.failed(f"Training your {data['model_class']} with the grader's loop raised "
                                   f"{error['error']}: {error['message']}")
         epochs = data["epochs"]
-        labels = _hidden_labels(rubric)
+        part = _evaluation(rubric)
         curve = {"epoch": list(range(1, len(epochs) + 1)),
                  "train_loss": [round(e["train_loss"], 6) for e in epochs]}
         if all("predictions" in e for e in epochs):
-            curve["accuracy"] = [round(float(np.mean(np.asarray(e["predictions"]) == labels)), 6) for e in epochs]
+            curve["accuracy"] = [round(float(np.mean(np.asarray(e["predictions"]) == part.labels)), 6)
+                                 for e in epochs]
+            if not part.hidden:  # the students' package: the curve is not on the hidden split
+                curve["on"] = part.name
         settings = record.inputs["settings"]
         schedule = " one-cycle" if settings.get("schedule") == "one_cycle" else ""
         steps = sum(e["batches"] for e in epochs)

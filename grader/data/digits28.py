@@ -3,7 +3,8 @@
 Built deterministically on every call (no file, no download): each 8x8 image is scaled
 bilinearly to 20x20 and centred on a 28x28 canvas, as MNIST centres its digits, with values
 in [0, 1]. A stratified split with a fixed seed gives the student train and test parts and a
-hidden grading part whose labels stay in the grader's process.
+hidden grading part whose labels stay in the grader's process. Grader only: the students' package
+(`grader bundle --public`) does not hold this module.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.data.arrays import DataArrays, stratified_split
+from grader.data.split import DataArrays, stratified_split
 
 IMAGE_SIZE = 28
 DIGIT_SIZE = 20

