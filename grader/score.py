@@ -19,10 +19,32 @@ UNREADABLE_CHECK = "Not graded: {reason}"
 MALFORMED = ("The grader could not judge its observation of this check ({error}); grade the notebook again "
              "(`grader grade`), and report it if it happens again.")
 
+# In the grader's own process torch computes only scoring's small tensors (Part A's oracles, the
+# reference D1/D2 runs on 64-128 images), where a second thread costs far more than it gives
+# (2,000 tiny conv2d calls: 0.01 s on one thread, 0.1-4 s on two of a busy machine) and makes the
+# results depend on the machine's cores. The grader's entry points (grade, check, rescore) ask
+# for one thread; scoring inside a student's kernel (`selfcheck`) leaves the kernel's alone.
+_ONE_TORCH_THREAD = threading.Event()
+
+
+def use_one_torch_thread() -> None:
+    """Score with one torch thread in this process (the grader's own process, not a kernel)."""
+    _ONE_TORCH_THREAD.set()
+
+
+def _scoring_threads() -> None:
+    if _ONE_TORCH_THREAD.is_set():
+        import torch
+
+        if torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
+
+
 def score_observations(observations: Observations, rubric: Rubric) -> SubmissionReport:
     """Judge every check of the rubric on the saved observations; every check gets a result. Safe
     to call from several threads at once: what the checks compare with on the reference side is
     computed once per rubric, under its own lock (grader/checks/train_test.py, reference_model.py)."""
+    _scoring_threads()
     execution = None if observations.execution is None else ExecutionReport.from_summary(observations.execution)
     if observations.status != "executed" or execution is None:
         results = [_result(check, Verdict.errored(UNREADABLE_CHECK.format(reason=observations.reason)))
@@ -57,6 +79,7 @@ def prepare_scoring(rubric: Rubric) -> threading.Thread:
 
     def work() -> None:
         _lowest_priority()  # idle cores only: never slow down the notebooks it runs beside
+        _scoring_threads()
         from grader.checks.train_test import prepare_reference
         from grader.reference_model import reference_trace
 

