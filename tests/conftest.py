@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 
 import pytest
+from hostile_gallery import Gallery, graded_gallery
 from support import DEFAULT_RUBRIC, REPO, SAMPLES
 
 from grader.grade.api import BatchResult, grade_batch
@@ -35,6 +37,16 @@ def sample_batch(tmp_path_factory: pytest.TempPathFactory) -> BatchResult:
 @pytest.fixture(scope="session")
 def sample_reports(sample_batch: BatchResult) -> dict[str, SubmissionReport]:
     return {report.submission: report for report in sample_batch.reports}
+
+
+@pytest.fixture(scope="session")
+def hostile_gallery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gallery]:
+    """Every hostile notebook of the tests next to correct ones, graded in one batch through the CLI
+    (tests/hostile_gallery.py). The sandbox escapes are in it only where bubblewrap isolates them."""
+    from grader.execute.sandbox import sandbox_support
+
+    with graded_gallery(tmp_path_factory, isolated=sandbox_support("auto").bubblewrap) as gallery:
+        yield gallery
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -1,70 +1,35 @@
 """Whole batches through intake, in real kernels: a hostile batch (names that collide with other
 files, a formula, terminal escapes and CR/LF in an id, a linked notebook, an oversized one) next to
-correct notebooks; and LMS downloads graded end to end into grades.csv and the LMS gradebooks."""
+correct notebooks; and LMS downloads graded end to end into grades.csv and the LMS gradebooks (each
+a batch of its own: LMS names are recognised only when most of a batch has them)."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
-import json
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
-from support import A1_LECTURE_CHECK, GOOD_DEF, REPO, SAMPLES, edited_rubric, write_notebook
+from hostile_gallery import CORRECT, ESCAPES_ID, FORMULA_ID, MAX_NOTEBOOK_MB, Gallery
+from support import A1_LECTURE_CHECK, GOOD_DEF, write_notebook
 
 from grader.grade.api import grade_batch, rescore
-from grader.report.writers import GRADEBOOK_NAME, LOG_NAME, SUMMARY_PAGE_NAME
+from grader.report.writers import GRADEBOOK_NAME, LOG_NAME
 
 pytestmark = pytest.mark.kernel
 
-ESCAPES_ID = "\x1b[2J\x1b[Hgraded alice 100 of 100\r\nbob"
-FORMULA_ID = '=HYPERLINK("evil.example","click")'
-CORRECT = {"alice": "passes_all_vectorized.ipynb", "bob": "passes_all_loops.ipynb"}
-
 
 @pytest.fixture(scope="module")
-def hostile_batch(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The batch, graded once through the CLI (the console table is part of what is tested)."""
-    tmp = tmp_path_factory.mktemp("hostile")
-    rubric = edited_rubric(tmp, ("kernel_start_timeout_s = 60\n", "kernel_start_timeout_s = 60\nmax_notebook_mb = 1\n"))
-    folder, out = tmp / "in", tmp / "out"
-    folder.mkdir()
-    for student, sample in CORRECT.items():
-        shutil.copy(SAMPLES / sample, folder / f"{student}.ipynb")
-    write_notebook(folder / "alice.html.ipynb", GOOD_DEF)  # runs: its files must not touch alice's page
-    for name in ("grades.csv", FORMULA_ID, ESCAPES_ID):
-        (folder / f"{name}.ipynb").write_bytes(b"")  # not runnable: an error report, files all the same
-    (folder / "mallory.ipynb").symlink_to(REPO / "reference" / "solution.ipynb")
-    with (folder / "huge.ipynb").open("wb") as stream:
-        stream.truncate(2 * 1024 * 1024)
-    run = subprocess.run([sys.executable, "-m", "grader", "grade", str(folder), "--rubric", str(rubric),
-                          "--out", str(out), "--jobs", "2"], cwd=REPO, capture_output=True, text=True, timeout=900)
-    reports = {json.loads(p.read_text("utf-8"))["student_id"]: json.loads(p.read_text("utf-8"))
-               for p in out.glob("*.json")}
-    return {"run": run, "out": out, "folder": folder, "rubric": rubric, "reports": reports}
-
-
-def test_hostile_batch_completes_with_every_report_gradebook_and_summary(hostile_batch) -> None:
-    run, out, reports = hostile_batch["run"], hostile_batch["out"], hostile_batch["reports"]
-    assert run.returncode == 0, run.stderr
-    ids = {"alice", "bob", "alice.html", "grades.csv", FORMULA_ID, ESCAPES_ID, "mallory", "huge"}
-    assert set(reports) == ids
-    assert (out / GRADEBOOK_NAME).is_file() and (out / SUMMARY_PAGE_NAME).is_file()
-    with (out / GRADEBOOK_NAME).open(encoding="utf-8", newline="") as stream:
-        rows = {row["submission"]: row for row in csv.DictReader(stream)}
-    assert set(rows) == {r["submission"] for r in reports.values()}
-    # Every file in the output folder belongs to exactly one submission or to the batch.
-    for report in reports.values():
-        name = report["submission"]
-        assert (out / f"{name}.json").is_file() and (out / f"{name}.html").is_file()
-        assert (out / name / "feedback.html").is_file() and (out / name / "observations.json").is_file()
-    owned = {f"{r['submission']}{suffix}" for r in reports.values() for suffix in (".json", ".html", "")}
-    assert {p.name for p in out.iterdir()} == owned | {GRADEBOOK_NAME, SUMMARY_PAGE_NAME, LOG_NAME}
+def hostile_batch(hostile_gallery: Gallery) -> dict:
+    """The batch, graded once through the CLI (the console table is part of what is tested) in the
+    session's hostile gallery (tests/hostile_gallery.py), with every other hostile notebook of the
+    tests. Whether the whole batch completes, with every file, is test_hostile_gallery.py's."""
+    return {"run": hostile_gallery.run, "out": hostile_gallery.out_dir, "folder": hostile_gallery.folder,
+            "rubric": hostile_gallery.rubric, "reports": hostile_gallery.reports,
+            "names": hostile_gallery.names["test_intake_batch"]}
 
 
 def test_correct_notebooks_get_full_marks_and_keep_their_own_names(hostile_batch) -> None:
@@ -105,19 +70,31 @@ def test_linked_notebook_is_refused_and_the_reference_never_reaches_its_folder(h
 def test_oversized_notebook_gets_an_error_report_naming_the_limit(hostile_batch) -> None:
     huge = hostile_batch["reports"]["huge"]
     assert huge["status"] == "error"
-    assert "the notebook is 2.0 MB, above the limit of 1 MB (execution.max_notebook_mb" in huge["reason"]
+    limit = f"the notebook is 2.0 MB, above the limit of {MAX_NOTEBOOK_MB} MB (execution.max_notebook_mb"
+    assert limit in huge["reason"]
 
 
-def test_resume_and_rescore_follow_the_output_names(hostile_batch) -> None:
-    out, folder, rubric = hostile_batch["out"], hostile_batch["folder"], hostile_batch["rubric"]
+def test_resume_and_rescore_follow_the_output_names(hostile_batch, tmp_path: Path) -> None:
+    # This module's part of the gallery, copied with its reports (the gallery's stay as graded).
+    reports = {s: r for s, r in hostile_batch["reports"].items() if s in hostile_batch["names"]}
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    out.mkdir()
+    for report in reports.values():
+        shutil.copy2(hostile_batch["folder"] / report["source"], folder / report["source"], follow_symlinks=False)
+        name = report["submission"]
+        for file in (f"{name}.json", f"{name}.html"):
+            shutil.copy2(hostile_batch["out"] / file, out / file)
+        shutil.copytree(hostile_batch["out"] / name, out / name)
+    rubric = hostile_batch["rubric"]
     started: list[str] = []
     result = grade_batch(folder, rubric, out, on_start=lambda s: started.append(s.student_id), resume=True)
     # Graded reports are kept (under their chosen names); only the cheap error reports are redone.
     assert result.resumed == 3 and not {"alice", "bob", "alice.html"} & set(started)
+    assert len(started) == len(reports) - 3
     rescored = {r.student_id: r for r in rescore(out, rubric).reports}
-    assert set(rescored) == set(hostile_batch["reports"])
-    assert {s: r.submission for s, r in rescored.items()} == {
-        s: r["submission"] for s, r in hostile_batch["reports"].items()}
+    assert set(rescored) == set(reports)
+    assert {s: r.submission for s, r in rescored.items()} == {s: r["submission"] for s, r in reports.items()}
     assert rescored["alice"].score == rescored["alice"].max_score
 
 

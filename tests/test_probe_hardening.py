@@ -3,7 +3,10 @@ result (issue 8 items 10-12), probes run on pristine libraries (issue 10 item 2)
 with arguments are found (item 3) and torchvision data is served at any root (item 4).
 
 Hostile notebooks pair a wrong answer with a forgery and assert the score is not raised; the
-unusual-but-correct ones assert full marks on what they do right. One batch per rubric."""
+unusual-but-correct ones assert full marks on what they do right. The hostile ones are graded in
+the session's hostile gallery; the free-form and torchvision-data notebooks (correct ones, not
+hostile) keep a batch per rubric: the free-form rubric finds the model class by itself, and the
+data batch serves FashionMNIST, where the gallery's rubric names class CNN and serves digits28."""
 
 from __future__ import annotations
 
@@ -12,155 +15,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile_gallery import Gallery
 from support import REPO, write_idx_dataset, write_notebook
 
 from grader.grade.api import BatchResult, grade_batch
 
 pytestmark = pytest.mark.kernel
 
-PROBE_RUBRIC = f"""extends = "{REPO / 'rubrics' / 'ex06.toml'}"
-remove_checks = ["A1.random_inputs", "A1.stride_floor", "A2.random_inputs", "A2.padding_stride",
-                 "A3.random_inputs", "A3.padding_stride", "A4.explicit_stride", "A5.feature_shapes",
-                 "B1.stage_shapes", "B1.logits", "B1.batch_sizes", "B1.eval_deterministic",
-                 "B2.parameter_count", "C1.train_loader", "C1.test_loader", "D3.brief_training", "E1.accuracy"]
-[execution]
-cell_timeout_s = 60
-probe_timeout_s = 60
-"""
-
-WRONG_SIZE = "def conv_output_size(h_in, kernel_size, padding=0, stride=1):\n    return 0\n"
-RIGHT_SIZE = ("def conv_output_size(h_in, kernel_size, padding=0, stride=1):\n"
-              "    return (h_in - kernel_size + 2 * padding) // stride + 1\n")
-
-# What the old probe's result looked like for A1, computed from the request: a forger's payload.
-FORGED_A1 = """import json
-def forged(request_json):
-    request = json.loads(request_json)
-    results = []
-    for case in request.get("cases", []):
-        h, k, *rest = case["args"] + [0, 1][len(case["args"]) - 2:]
-        p, s = (rest + [0, 1])[:2]
-        results.append({"ok": True, "output": {"type": "builtins.int", "value": (h - k + 2 * p) // s + 1}})
-    return json.dumps({"defined": True, "callable": True, "signature": "conv_output_size(h_in, kernel_size, "
-                       "padding=0, stride=1)", "results": results})
-"""
-
-SHADOWED_EXEC = FORGED_A1 + """
-def exec(code, namespace=None, *rest):
-    # the old probe wrapper looked `exec` up in the notebook's namespace
-    namespace["run"] = lambda user_ns, request_json: forged(request_json)
-def compile(*args, **kwargs):
-    return "pass"
-"""
-
-RACING_THREAD = FORGED_A1 + """
-import threading, time
-def rewrite_results():
-    namespace = globals()
-    while True:
-        for name in list(namespace):
-            if name.startswith("_grader"):
-                namespace[name] = forged('{"cases": []}')
-        time.sleep(0.0005)
-threading.Thread(target=rewrite_results, name="forger", daemon=True).start()
-"""
-
-FORMATTER_FORGERY = """
-ip = get_ipython()
-ip.display_formatter.formatters["text/plain"].for_type(str, lambda value, printer, cycle: printer.text(repr(
-    '{"nonce": "x", "result": {"defined": true}}')))
-import builtins
-builtins.round = lambda *args: 0
-"""
-
-LIBRARY_CONV = """import torch
-import torch.nn.functional as F
-
-def conv2d_single(image, kernel, padding=0, stride=1):
-    x, w = image[None, None].float(), kernel[None, None].float()
-    return torch.convolution(x, w, None, [stride, stride], [padding, padding], [1, 1], False, [0, 0], 1)[0, 0]
-
-def conv2d_multi(x, w, b=None, padding=0, stride=1):
-    with torch._C.DisableTorchFunction():
-        return F.conv2d(x[None].float(), w.float(), b, stride=stride, padding=padding)[0]
-
-def maxpool2d(x, kernel_size, stride=None):
-    return torch.ops.aten.max_pool2d_with_indices(x[None].float(), [kernel_size, kernel_size],
-                                                  [stride or kernel_size] * 2)[0][0]
-"""
-
-CORRECT_CNN = """import torch
-from torch import nn
-
-class CNN(nn.Module):
-    def __init__(self, n_labels=10):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2))
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(16 * 7 * 7, n_labels))
-
-    def forward(self, x):
-        return self.classifier(self.features(x))
-"""
-
-CORRECT_TRAIN_TEST = """def train(model, loader, loss_fn, optimizer):
-    model.train()
-    total = 0.0
-    for x, y in loader:
-        optimizer.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
-        total += loss.item()
-    return total / len(loader)
-
-def test(model, loader, loss_fn):
-    model.eval()
-    total, correct, count = 0.0, 0, 0
-    with torch.no_grad():
-        for x, y in loader:
-            logits = model(x)
-            total += loss_fn(logits, y).item()
-            correct += (logits.argmax(dim=1) == y).sum().item()
-            count += len(y)
-    return total / len(loader), correct / count
-"""
-
-PATCH_TORCH = """import torch.nn.functional as F
-def broken(*args, **kwargs):
-    raise RuntimeError("patched by the notebook")
-F.conv2d = broken
-torch.allclose = lambda *args, **kwargs: True
-torch.Tensor.backward = lambda self, *args, **kwargs: None
-torch.optim.Adam.step = lambda self, closure=None: None
-torch.set_grad_enabled(False)
-torch.set_default_dtype(torch.float64)
-"""
-
-CHDIR_AFTER_SAVE = """import os
-torch.save(CNN().state_dict(), "cnn.pt")
-os.makedirs("runs", exist_ok=True)
-os.chdir("runs")
-"""
-
 
 @pytest.fixture(scope="module")
-def probe_batch(tmp_path_factory: pytest.TempPathFactory) -> BatchResult:
-    folder = tmp_path_factory.mktemp("probe-notebooks")
-    write_notebook(folder / "forges_with_exec.ipynb", WRONG_SIZE, SHADOWED_EXEC)
-    write_notebook(folder / "forges_with_thread.ipynb", WRONG_SIZE, RACING_THREAD)
-    write_notebook(folder / "forges_with_formatter.ipynb", WRONG_SIZE, FORMATTER_FORGERY)
-    write_notebook(folder / "uses_library_conv.ipynb", RIGHT_SIZE, LIBRARY_CONV)
-    write_notebook(folder / "patches_torch_correct_code.ipynb", RIGHT_SIZE, CORRECT_CNN, CORRECT_TRAIN_TEST,
-                   PATCH_TORCH)
-    write_notebook(folder / "chdir_after_save.ipynb", CORRECT_CNN, CHDIR_AFTER_SAVE)
-    rubric = tmp_path_factory.mktemp("probe-rubric") / "probe.toml"
-    rubric.write_text(PROBE_RUBRIC, "utf-8")
-    return grade_batch(folder, rubric, tmp_path_factory.mktemp("probe-reports"), jobs=2)
+def probe_batch(hostile_gallery: Gallery) -> Gallery:
+    """The forgeries are graded in the session's hostile gallery (tests/hostile_gallery.py), one
+    batch with every other hostile notebook of the tests."""
+    return hostile_gallery
 
 
-def report_of(batch: BatchResult, name: str) -> dict:
+def report_of(batch: Gallery | BatchResult, name: str) -> dict:
     return json.loads((batch.out_dir / f"{name}.json").read_text("utf-8"))
 
 
@@ -169,25 +39,25 @@ def check_of(report: dict, check_id: str) -> dict:
 
 
 @pytest.mark.parametrize("name", ["forges_with_exec", "forges_with_thread", "forges_with_formatter"])
-def test_forgery_does_not_raise_the_score(probe_batch: BatchResult, name: str) -> None:
+def test_forgery_does_not_raise_the_score(probe_batch: Gallery, name: str) -> None:
     report = report_of(probe_batch, name)
     a1 = check_of(report, "A1.lecture_examples")
     assert a1["status"] == "fail" and "expected 2, got 0" in a1["message"]
     assert report["score"] == 0
 
 
-def test_racing_thread_is_listed_as_unusual(probe_batch: BatchResult) -> None:
+def test_racing_thread_is_listed_as_unusual(probe_batch: Gallery) -> None:
     threads = report_of(probe_batch, "forges_with_thread")["execution"]["kernel"]["threads"]
     forger = [t for t in threads if t["name"] == "forger"]
     assert forger and forger[0]["target"] == "__main__.rewrite_results" and forger[0]["normal"] is False
 
 
-def test_formatter_and_builtins_are_restored_and_reported(probe_batch: BatchResult) -> None:
+def test_formatter_and_builtins_are_restored_and_reported(probe_batch: Gallery) -> None:
     restored = report_of(probe_batch, "forges_with_formatter")["execution"]["kernel"]["restored"]
     assert "IPython text/plain printers" in restored and "builtins.round" in restored
 
 
-def test_library_convolution_is_seen_below_torch_function(probe_batch: BatchResult) -> None:
+def test_library_convolution_is_seen_below_torch_function(probe_batch: Gallery) -> None:
     report = report_of(probe_batch, "uses_library_conv")
     assert check_of(report, "A1.lecture_examples")["status"] == "pass"
     single = check_of(report, "A2.slide_example")
@@ -198,7 +68,7 @@ def test_library_convolution_is_seen_below_torch_function(probe_batch: BatchResu
     assert pool["status"] == "fail" and "max_pool2d_with_indices" in pool["message"]
 
 
-def test_patched_torch_costs_no_check_of_correct_code(probe_batch: BatchResult) -> None:
+def test_patched_torch_costs_no_check_of_correct_code(probe_batch: Gallery) -> None:
     report = report_of(probe_batch, "patches_torch_correct_code")
     for check_id in ("A1.lecture_examples", "B1.output_shape", "B1.layer_order", "D1.weights", "D1.mean_loss",
                      "D2.loss_accuracy", "D2.no_side_effects"):
@@ -208,7 +78,7 @@ def test_patched_torch_costs_no_check_of_correct_code(probe_batch: BatchResult) 
             "torch.optim.adam.Adam.step", "grad mode", "default dtype"} <= restored
 
 
-def test_saved_model_is_found_where_the_notebook_started(probe_batch: BatchResult) -> None:
+def test_saved_model_is_found_where_the_notebook_started(probe_batch: Gallery) -> None:
     report = report_of(probe_batch, "chdir_after_save")
     assert check_of(report, "E1.loads")["status"] == "pass"
     assert "working directory" in report["execution"]["kernel"]["restored"]
