@@ -61,6 +61,10 @@ probe_budget_s = 120
 memory_limit_mb = {MEMORY_LIMIT_MB}
 max_workdir_mb = {DISK_LIMIT_MB}
 max_notebook_mb = {MAX_NOTEBOOK_MB}
+# The attacks are measured against a bare kernel, as their notebooks (most import no torch) would
+# run in: with torch preloaded, a forked child starts with torch's data segment and a 700 MB
+# allocation is refused per process before the processes together reach the memory limit.
+preload = []
 """
 
 

@@ -88,12 +88,20 @@ def test_symlinks_planted_for_the_replay_reach_no_host_file(escapes_batch: Galle
 
 
 def test_shared_memory_counts_towards_the_memory_limit(escapes_batch: Gallery) -> None:
+    """At the limit either the kernel is stopped, or (a cgroup may do this instead) the write into
+    shared memory is refused and the kernel is left full: both name the memory limit and replay."""
     report = report_of(escapes_batch, "memfd_hog")
     execution = report["execution"]
-    assert execution["limit_exceeded"] == "memory" and execution["kernel_died_at_cell"] == 1
-    [stopped] = [w for w in execution["warnings"] if "stopped at cell 2" in w]
-    assert f"memory limit of {MEMORY_LIMIT_MB:,} MB" in stopped
+    assert execution["limit_exceeded"] == "memory"
+    if execution["kernel_died_at_cell"] is None:
+        assert execution["memory_exhausted_at_cell"] == 1, execution
+        [stopped] = [w for w in execution["warnings"] if "Cell 2 ran out of memory and left the kernel full" in w]
+    else:
+        assert execution["kernel_died_at_cell"] == 1
+        [stopped] = [w for w in execution["warnings"] if "stopped at cell 2" in w]
+    assert f"limit {MEMORY_LIMIT_MB:,} MB" in stopped or f"memory limit of {MEMORY_LIMIT_MB:,} MB" in stopped
     assert "held" not in outputs_of(escapes_batch, "memfd_hog", 1)
+    assert execution["replayed_cells"] == [0]
     assert report["score"] == A1_POINTS  # cell 1 replayed and probed
 
 

@@ -63,7 +63,12 @@ os.execv(sys.argv[2], sys.argv[2:])
 
 MEMORY_ERRORS = ("MemoryError",)
 MEMORY_ERROR_TEXT = ("can't allocate memory", "Cannot allocate memory", "out of memory",
-                     "could not allocate", "MemoryError")
+                     "could not allocate", "MemoryError",
+                     # the dynamic loader's mmap refused (an import in a kernel left full)
+                     "failed to map segment from shared object")
+# A write refused for lack of space: a full disk or tmpfs, or shared memory (memfd, /dev/shm)
+# refused at the memory limit (a cgroup may refuse such a write instead of stopping the kernel).
+NO_SPACE_TEXT = ("No space left on device",)
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,10 @@ def is_memory_error(error: str | None, message: str | None) -> bool:
     MemoryError, and torch's "DefaultCPUAllocator: can't allocate memory" / "could not allocate"."""
     text = message or ""
     return error in MEMORY_ERRORS or any(hint in text for hint in MEMORY_ERROR_TEXT)
+
+
+def is_no_space_error(message: str | None) -> bool:
+    return any(hint in (message or "") for hint in NO_SPACE_TEXT)
 
 
 def explain_error(error: str | None, message: str | None, limits: ExecutionLimits) -> str | None:

@@ -30,7 +30,7 @@ from grader.data.student_files import StudentFiles
 from grader.errors import KernelStartError, SandboxUnavailableError
 from grader.execute.base import CellRun, ExecutionJob, ExecutionResult, ExecutionSummary
 from grader.execute.kernel import REPLY_REFUSED, KernelSession, start_kernel_session
-from grader.execute.limits import MB, describe_exit, explain_error, is_memory_error
+from grader.execute.limits import MB, describe_exit, explain_error, is_memory_error, is_no_space_error
 from grader.execute.pool import KernelPool, ReadyKernel
 from grader.execute.sandbox import Sandbox, abort_sandboxes, open_sandbox, sandbox_support
 from grader.observe.preamble import KernelGate, facts_request, run_preamble
@@ -335,8 +335,9 @@ class LocalKernelExecutor:
                 state.stuck_at = index
             if outcome.status == "timeout":
                 message = f"the cell was still running after {timeout:.0f} s and was interrupted"
-            if outcome.status == "error" and is_memory_error(outcome.error, outcome.message):
-                _check_full(state, index, limits)
+            if outcome.status == "error" and (is_memory_error(outcome.error, outcome.message)
+                                              or is_no_space_error(outcome.message)):
+                _check_full(state, index, limits)  # full only if the memory is still held
             state.runs[index] = CellRun(
                 index=index, status=outcome.status, seconds=round(outcome.seconds, 3),
                 error=_clip(outcome.error), message=_clip(message), source_excerpt=excerpt,
