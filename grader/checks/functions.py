@@ -231,7 +231,7 @@ def _judge_case(oracle: Oracle, name: str, case: Mapping[str, Any], result: Mapp
         return CaseProblem(CASE_SHAPE.format(call=call, expected=tuple(expected_array.shape),
                                              observed=tuple(observed.shape)),
                            call, f"shape {tuple(expected_array.shape)}", f"shape {tuple(observed.shape)}")
-    close = np.isclose(observed, expected_array, atol=options["atol"], rtol=options["rtol"])
+    close = _isclose(observed, expected_array, options["atol"], options["rtol"])
     if close.all():
         return None
     if expected_array.ndim == 0 or feedback.is_small(expected_array):
@@ -256,3 +256,15 @@ def _forbidden_calls(results: list[Mapping[str, Any]], forbidden: tuple[str, ...
             if short == pattern or name == pattern or name.endswith("." + pattern):
                 hits.add(name.replace("_VariableFunctionsClass.", "").replace("Tensor.TensorBase.", "Tensor."))
     return sorted(hits)
+
+
+def _isclose(observed: np.ndarray, expected: np.ndarray, atol: float, rtol: float) -> np.ndarray:
+    """`np.isclose(observed, expected, atol=atol, rtol=rtol)` for float arrays of one shape, with
+    less overhead (scoring calls it for every case of every submission): |a - b| <= atol + rtol |b|,
+    infinities close only to themselves, NaN close to nothing."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        close = np.less_equal(np.abs(observed - expected), atol + rtol * np.abs(expected))
+    infinite = np.isinf(observed) | np.isinf(expected)
+    if infinite.any():
+        close = np.where(infinite, observed == expected, close)
+    return np.asarray(close)

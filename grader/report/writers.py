@@ -117,12 +117,45 @@ def gradebook_rows(reports: Sequence[SubmissionReport]) -> list[dict[str, Any]]:
 
 def write_gradebook(out_dir: Path, reports: Sequence[SubmissionReport]) -> Path:
     """`grades.csv`: one row per submission, a column per task, the total and a status column."""
-    import pandas as pd
-
-    frame = pd.DataFrame(gradebook_rows(sorted(reports, key=lambda r: r.submission)))
     path = out_dir / GRADEBOOK_NAME
-    write_atomic(path, frame.to_csv(index=False))
+    write_atomic(path, gradebook_csv(gradebook_rows(sorted(reports, key=lambda r: r.submission))))
     return path
+
+
+def gradebook_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as CSV, written as pandas' `DataFrame(rows).to_csv(index=False)` writes them (the
+    format grades.csv has always had) without importing pandas: columns in order of appearance; a
+    column of numbers holding a float or an empty cell is written as floats (5 -> 5.0); an
+    empty cell is empty."""
+    import csv
+    import io
+
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+
+    def numeric(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    as_float = set()
+    for column in columns:
+        values = [row.get(column) for row in rows]
+        present = [v for v in values if v is not None]
+        if present and all(numeric(v) for v in present) and (len(present) < len(values)
+                                                             or any(isinstance(v, float) for v in present)):
+            as_float.add(column)
+
+    def cell(column: str, value: Any) -> Any:
+        if value is None:
+            return ""
+        if column in as_float:
+            return repr(float(value))
+        return value
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([cell(column, row.get(column)) for column in columns])
+    return buffer.getvalue()
 
 
 GRADEBOOK_IMPORT_NAMES = {"moodle": "grades.moodle.csv", "canvas": "grades.canvas.csv"}
