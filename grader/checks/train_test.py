@@ -94,9 +94,11 @@ def initial_fingerprint(op: str, settings: Mapping[str, Any], rubric: Rubric, pa
 def prepare_reference(rubric: Rubric) -> None:
     """Compute what every D1/D2 check of the rubric compares with, ahead of scoring (a batch calls
     this once, in the background, while the first notebooks run)."""
+    from grader.checks.registry import CHECK_KINDS  # it imports this module
+
     for check in rubric.checks:
-        kind = _KINDS.get(check.kind)
-        if kind is None or rubric.reference is None:
+        kind = CHECK_KINDS[check.kind]
+        if not isinstance(kind, _TrainTestCheck) or rubric.reference is None:
             continue
         settings = {key: check.options[key] for key in ("function", *SETTINGS)}
         reference_outcome(kind.op, settings, rubric, kind.part)
@@ -295,6 +297,3 @@ class TestFunctionCheck(_TrainTestCheck):
         if not problems:
             return Verdict.passed(f"{name}() ran in eval mode without gradients and left the model unchanged.")
         return Verdict.failed(f"{name}(): " + "; ".join(problems) + ".")
-
-
-_KINDS: dict[str, _TrainTestCheck] = {"train_function": TrainFunctionCheck(), "test_function": TestFunctionCheck()}
