@@ -1,6 +1,6 @@
 """The Dask executor: a batch on a cluster of 2 worker processes is graded as locally; a worker
-killed mid-cell costs nothing but time; workers need none of the client's paths; an interrupted
-Dask batch resumes."""
+killed mid-cell costs nothing but time; a scheduler without workers is waited for, then named;
+workers need none of the client's paths; an interrupted Dask batch resumes."""
 
 from __future__ import annotations
 
@@ -157,6 +157,38 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _stop(*processes: subprocess.Popen) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_a_scheduler_without_workers_is_waited_for_then_named(tmp_path: Path, monkeypatch) -> None:
+    """A scheduler no worker joins: the batch waits the set time, then says how to start workers."""
+    from grader.errors import GraderError
+    from grader.execute import dask_executor
+
+    monkeypatch.setattr(dask_executor, "WORKER_WAIT_S", 2)
+    write_notebook(tmp_path / "in" / "good.ipynb", GOOD_DEF)
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text(RUBRIC, "utf-8")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = subprocess.Popen([str(Path(sys.executable).parent / "dask"), "scheduler", "--port", str(port),
+                                  "--no-dashboard"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    try:
+        with pytest.raises(GraderError, match=f"scheduler at {address} has no workers after 2 s; start some"):
+            grade_batch(tmp_path / "in", rubric, tmp_path / "out", executor="dask", scheduler=address)
+    finally:
+        _stop(scheduler)
+    assert not (tmp_path / "out" / "good.json").exists()
+
+
 def test_workers_started_where_the_clients_paths_do_not_exist(tmp_path: Path) -> None:
     """A scheduler and a worker started apart from the client, the worker in a mount namespace
     where the client's whole temporary folder (submissions, rubric, reports) is an empty tmpfs."""
@@ -181,16 +213,10 @@ def test_workers_started_where_the_clients_paths_do_not_exist(tmp_path: Path) ->
         [bwrap, "--dev-bind", "/", "/", "--tmpfs", str(client_side), "--die-with-parent", "--chdir", str(elsewhere),
          "--", str(dask_cli), "worker", address, "--nthreads", "1", "--no-dashboard", "--no-nanny"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
+    try:  # the worker may join after grading starts: the batch waits for it
         result = grade_batch(folder, rubric, client_side / "out", executor="dask", scheduler=address)
     finally:
-        for process in (worker, scheduler):
-            process.terminate()
-        for process in (worker, scheduler):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        _stop(worker, scheduler)
     scores = {r.submission: r.score for r in result.reports}
     assert scores == {"good": 2, "wrong": 0}
     good = json.loads((client_side / "out" / "good.json").read_text())

@@ -39,6 +39,8 @@ EXECUTOR_NAME = "dask"
 LOCAL_ALLOWED_FAILURES = 2
 RESUBMITS = 2  # a task the scheduler dropped (not failed) is submitted again this often
 CONNECT_TIMEOUT_S = 30
+# A cluster started just before the grader may have its scheduler up before any worker joined.
+WORKER_WAIT_S = 60
 
 WORKER_LOST = ("The Dask worker running this notebook died {attempts} time(s) in a row (the worker "
                "process was killed, ran out of memory, or its machine was lost), so it could not "
@@ -47,9 +49,20 @@ WORKER_LOST = ("The Dask worker running this notebook died {attempts} time(s) in
 NO_SCHEDULER = ("cannot reach the Dask scheduler at {address} ({error}); start one (`dask scheduler`) "
                 "and its workers (`dask worker {address}`), or leave out --scheduler to grade on a "
                 "local cluster")
-NO_WORKERS = ("the Dask scheduler at {address} has no workers; start some with `dask worker {address}` "
-              "(each needs the grader, the same torch and bubblewrap installed)")
+NO_WORKERS = ("the Dask scheduler at {address} has no workers after {seconds} s; start some with "
+              "`dask worker {address}` (each needs the grader, the same torch and bubblewrap installed)")
 NO_DASK = "the Dask executor needs the 'distributed' package: pip install 'ex06-grader[dask]'"
+
+
+def _wait_for_a_worker(client: Any, address: str) -> None:
+    """Return once the scheduler has a worker; a GraderError after WORKER_WAIT_S without one."""
+    if client.nthreads():
+        return
+    log.info("waiting up to %d s for a worker to join the Dask scheduler at %s", WORKER_WAIT_S, address)
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+    except TimeoutError:
+        raise GraderError(NO_WORKERS.format(address=address, seconds=WORKER_WAIT_S)) from None
 
 
 class GradingAbortedError(GraderError):
@@ -183,8 +196,8 @@ def open_dask_executor(jobs: int, data: DataSpec,
             except (OSError, TimeoutError) as error:
                 raise GraderError(NO_SCHEDULER.format(address=scheduler, error=error)) from None
     try:
-        if scheduler is not None and not client.nthreads():
-            raise GraderError(NO_WORKERS.format(address=scheduler))
+        if scheduler is not None:
+            _wait_for_a_worker(client, scheduler)
         allowed = (LOCAL_ALLOWED_FAILURES if cluster is not None
                    else _scheduler_allowed_failures(client))
         files = client.scatter(student_files(data), broadcast=True, hash=False)
