@@ -3,7 +3,7 @@ each result with the PyTorch oracle, computed here in the grader's process."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from grader.checks import feedback
 from grader.checks.base import ScoreContext, Verdict
+from grader.checks.numeric import isclose
 from grader.checks.oracles import OMIT, ORACLES, Oracle
 from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
@@ -209,42 +210,56 @@ class CaseProblem:
 def _judge_case(oracle: Oracle, name: str, case: Mapping[str, Any], result: Mapping[str, Any],
                 options: Mapping[str, Any]) -> CaseProblem | None:
     """None when the student's result matches the oracle, else how it differs."""
-    call = _describe_call(oracle, name, case)
-    expected = oracle.compute(dict(case))
-    expected_array = np.asarray(expected, dtype=float)
-    shown = feedback.format_value(expected_array)
+    expected = np.asarray(oracle.compute(dict(case)), dtype=float)
+    word = _case_fault(oracle, expected, result, options)
+    if word is None:
+        return None
+    # Worded only for a failing case: most cases pass, and wording costs more than judging.
+    return word(_describe_call(oracle, name, case), feedback.format_value(expected))
+
+
+def _case_fault(oracle: Oracle, expected: np.ndarray, result: Mapping[str, Any],
+                options: Mapping[str, Any]) -> Callable[[str, str], CaseProblem] | None:
+    """None when the result matches `expected`, else what words the fault given the call and the
+    expected value as shown."""
     if not result["ok"]:
-        raised = f"{result['error']}: {result['message']}"
-        return CaseProblem(CASE_RAISED.format(call=call, error=result["error"], message=result["message"]),
-                           call, shown, f"raised {raised}")
+        error, message = result["error"], result["message"]
+        return lambda call, shown: CaseProblem(CASE_RAISED.format(call=call, error=error, message=message),
+                                               call, shown, f"raised {error}: {message}")
     value, kind = feedback.decode_output(result["output"])
     try:
         raw = np.asarray(value)
     except ValueError:  # a ragged nested list
-        return CaseProblem(CASE_NOT_NUMERIC.format(call=call, type=kind), call, shown, f"a {kind}")
-    if value is None or raw.dtype.kind not in "biuf":
-        return CaseProblem(CASE_NOT_NUMERIC.format(call=call, type=kind), call, shown, f"a {kind}")
+        raw = None
+    if value is None or raw is None or raw.dtype.kind not in "biuf":
+        return lambda call, shown: CaseProblem(CASE_NOT_NUMERIC.format(call=call, type=kind), call, shown,
+                                               f"a {kind}")
     observed = raw.astype(float)
     if oracle.returns == "int":
         observed = observed.reshape(-1)[:1].reshape(()) if observed.size == 1 else observed
-    if observed.shape != expected_array.shape:
-        return CaseProblem(CASE_SHAPE.format(call=call, expected=tuple(expected_array.shape),
-                                             observed=tuple(observed.shape)),
-                           call, f"shape {tuple(expected_array.shape)}", f"shape {tuple(observed.shape)}")
-    close = _isclose(observed, expected_array, options["atol"], options["rtol"])
+    if observed.shape != expected.shape:
+        want, got = tuple(expected.shape), tuple(observed.shape)
+        return lambda call, shown: CaseProblem(CASE_SHAPE.format(call=call, expected=want, observed=got),
+                                               call, f"shape {want}", f"shape {got}")
+    close = isclose(observed, expected, options["atol"], options["rtol"])
     if close.all():
         return None
-    if expected_array.ndim == 0 or feedback.is_small(expected_array):
-        observed_text = feedback.format_value(observed)
-        return CaseProblem(CASE_FAILED.format(call=call, expected=shown, observed=observed_text),
-                           call, shown, observed_text)
-    first = tuple(int(i) for i in np.argwhere(~close)[0])
-    expected_text = feedback.format_value(expected_array[first])
-    observed_text = feedback.format_value(observed[first])
-    text = CASE_VALUES.format(call=call, wrong=int((~close).sum()), total=close.size, index=list(first),
-                              expected=expected_text, observed=observed_text)
-    return CaseProblem(text, call, f"{expected_text} at index {list(first)}",
-                       f"{observed_text} at index {list(first)}")
+    if expected.ndim == 0 or feedback.is_small(expected):
+        def word(call: str, shown: str) -> CaseProblem:
+            observed_text = feedback.format_value(observed)
+            return CaseProblem(CASE_FAILED.format(call=call, expected=shown, observed=observed_text),
+                               call, shown, observed_text)
+        return word
+
+    def word_values(call: str, shown: str) -> CaseProblem:
+        first = tuple(int(i) for i in np.argwhere(~close)[0])
+        expected_text = feedback.format_value(expected[first])
+        observed_text = feedback.format_value(observed[first])
+        text = CASE_VALUES.format(call=call, wrong=int((~close).sum()), total=close.size, index=list(first),
+                                  expected=expected_text, observed=observed_text)
+        return CaseProblem(text, call, f"{expected_text} at index {list(first)}",
+                           f"{observed_text} at index {list(first)}")
+    return word_values
 
 
 def _forbidden_calls(results: list[Mapping[str, Any]], forbidden: tuple[str, ...]) -> list[str]:
@@ -256,15 +271,3 @@ def _forbidden_calls(results: list[Mapping[str, Any]], forbidden: tuple[str, ...
             if short == pattern or name == pattern or name.endswith("." + pattern):
                 hits.add(name.replace("_VariableFunctionsClass.", "").replace("Tensor.TensorBase.", "Tensor."))
     return sorted(hits)
-
-
-def _isclose(observed: np.ndarray, expected: np.ndarray, atol: float, rtol: float) -> np.ndarray:
-    """`np.isclose(observed, expected, atol=atol, rtol=rtol)` for float arrays of one shape, with
-    less overhead (scoring calls it for every case of every submission): |a - b| <= atol + rtol |b|,
-    infinities close only to themselves, NaN close to nothing."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        close = np.less_equal(np.abs(observed - expected), atol + rtol * np.abs(expected))
-    infinite = np.isinf(observed) | np.isinf(expected)
-    if infinite.any():
-        close = np.where(infinite, observed == expected, close)
-    return np.asarray(close)
