@@ -11,6 +11,7 @@ import numpy as np
 
 from grader.checks.base import ScoreContext, Verdict
 from grader.checks.feedback import decode_output, defining_cell, not_defined, observed_data
+from grader.checks.numeric import allclose
 from grader.observe.codec import encode_array
 from grader.observe.observations import ProbeRecord
 from grader.observe.probe import ProbeRequest
@@ -130,8 +131,7 @@ def _fingerprint_difference(expected: Mapping[str, Any], observed: Mapping[str, 
         if got is None:
             return name
         for field in ("sum", "sumsq", "samples"):
-            if not np.allclose(np.asarray(got[field], dtype=float), np.asarray(want[field], dtype=float),
-                               rtol=rtol, atol=atol):
+            if not allclose(got[field], want[field], atol, rtol):
                 return name
     return None
 
