@@ -5,7 +5,8 @@ and the libraries' scoring loads: torch, and torch._dynamo that torch loads for 
 
 Started by bench/run.py --rescore in a fresh process per run. Prints JSON on stdout: the import
 time, the seconds of the call itself (the rubric is loaded inside the call, as the library
-caller passes a path) and the modules first imported during the call. With --profile, writes cProfile statistics of the call to FILE.
+caller passes a path) and the modules first imported during the call. With --profile, writes
+cProfile statistics of the call to FILE.
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ def main() -> int:
     import torch  # noqa: F401
     import torch._dynamo  # noqa: F401
 
-    import grader.grade.api as api  # the library and everything it imports at module level
-
-    # The modules the grader imports on first use rather than at module level (to keep
-    # `grader check` and the students' package light): the data readers and the report views.
+    # The library and everything it imports at module level, then the modules it imports on first
+    # use rather than at module level (to keep `grader check` and the students' package light):
+    # the data readers and the report views.
     import grader.data.grading_sources  # noqa: F401
     import grader.data.sources  # noqa: F401
+    import grader.grade.api as api
     import grader.observe.kernel_probe  # noqa: F401
     import grader.report.html_feedback  # noqa: F401
     import grader.report.html_summary  # noqa: F401

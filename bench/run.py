@@ -331,6 +331,9 @@ def rescore(args: argparse.Namespace, python: str, info: dict) -> dict:
             save_json(args, info, {"mode": "rescore", "partial": True, "runs": runs})
             print(f"run {number}: in-process {runs[-1]['rescore_s']:.2f} s (imports {runs[-1]['imports_s']:.2f} s), "
                   f"CLI wall {runs[-1]['cli_wall_s']:.2f} s", flush=True)
+            libraries = [m for m in runs[-1].get("imported_in_call", ()) if not m.startswith("grader_reference_")]
+            if libraries:
+                print(f"  imported during the timed call: {', '.join(libraries)}")
         if args.profile:
             subprocess.run([python, str(REPO / "bench" / "rescore_timed.py"), str(reports), str(args.rubric),
                             "--profile", str(args.profile)], check=True, capture_output=True, env=child_env())
