@@ -19,7 +19,7 @@ import copy
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -226,24 +226,14 @@ class LocalKernelExecutor:
         starts while the batch still reads its data."""
         limits, data, torch_threads = key
         support = sandbox_support(limits.sandbox)
-        sandbox_cm = open_sandbox(limits, support)
-        sandbox = sandbox_cm.__enter__()
-        try:
+        with ExitStack() as sandbox_exit:
+            sandbox = sandbox_exit.enter_context(open_sandbox(limits, support))
             sandbox.begin_kernel()
-            session_cm = start_kernel_session(sandbox, kernel_env(sandbox.workdir, torch_threads),
-                                              limits.kernel_start_timeout_s, limits.max_cell_output_bytes)
-            session = session_cm.__enter__()
-        except BaseException:
-            sandbox_cm.__exit__(None, None, None)
-            raise
-        ready = ReadyKernel(key, support, sandbox, session, KernelGate(""), sandbox_cm, session_cm)
-        try:
-            ready.gate = run_preamble(session, data, limits.kernel_start_timeout_s, limits.preload)
-            install_data(sandbox.workdir / "data", data)
-        except BaseException:
-            ready.close()
-            raise
-        return ready
+            with ExitStack() as kernel_exit:
+                session, gate = kernel_exit.enter_context(_started_kernel(sandbox, limits, data, torch_threads))
+                install_data(sandbox.workdir / "data", data)
+                # Started: from here the ReadyKernel closes them (a failure above closed them).
+                return ReadyKernel(key, support, sandbox, session, gate, sandbox_exit.pop_all(), kernel_exit.pop_all())
 
     def _run_in_kernels(self, job: ExecutionJob, notebook: dict[str, Any], sandbox: Sandbox,
                         ready: ReadyKernel | None) -> ExecutionResult:
@@ -257,7 +247,7 @@ class LocalKernelExecutor:
             first_kernel = _handed_over(ready)
         else:
             _prepare_workdir(sandbox, notebook, job)
-            first_kernel = self._kernel(sandbox, job)
+            first_kernel = _started_kernel(sandbox, limits, job.data, job.torch_threads)
         with first_kernel as (session, gate):
             first = self._run_cells(session, sandbox, job, notebook, code_cells, clock, record_outputs=True)
             if first.broken_at is None:
@@ -275,7 +265,7 @@ class LocalKernelExecutor:
                 index=broken_at + 1, held=first.held_after.get(broken_at, 0) // MB,
                 limit=limits.memory_limit_mb, before=_last(before)))
         _prepare_workdir(sandbox, notebook, job)
-        with self._kernel(sandbox, job) as (session, gate):
+        with _started_kernel(sandbox, limits, job.data, job.torch_threads) as (session, gate):
             replay = self._run_cells(session, sandbox, job, copy.deepcopy(notebook), before, clock,
                                      record_outputs=False)
             if replay.died_at is not None or replay.stuck_at is not None:
@@ -292,16 +282,6 @@ class LocalKernelExecutor:
     def _after_probes(self, session: KernelSession, workdir: Path) -> None:
         if self.after_probes is not None:
             self.after_probes(session, workdir)
-
-    @staticmethod
-    @contextmanager
-    def _kernel(sandbox: Sandbox, job: ExecutionJob) -> Iterator[tuple[KernelSession, KernelGate]]:
-        """A kernel started in the sandbox's current folders, with the preamble installed."""
-        env = kernel_env(sandbox.workdir, job.torch_threads)
-        with start_kernel_session(sandbox, env, job.limits.kernel_start_timeout_s,
-                                  job.limits.max_cell_output_bytes) as session:
-            yield session, run_preamble(session, job.data, job.limits.kernel_start_timeout_s,
-                                        job.limits.preload)
 
     def _run_cells(self, session: KernelSession, sandbox: Sandbox, job: ExecutionJob,
                    notebook: dict[str, Any], indices: list[int], clock: _Clock,
@@ -484,6 +464,15 @@ def _write_notebook_copy(sandbox: Sandbox, notebook: dict[str, Any]) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     with os.fdopen(os.open(sandbox.workdir / NOTEBOOK_COPY_NAME, flags, 0o644), "w", encoding="utf-8") as file:
         file.write(_notebook_json(notebook))
+
+
+@contextmanager
+def _started_kernel(sandbox: Sandbox, limits: ExecutionLimits, data: DataSpec | StudentFiles,
+                    torch_threads: int) -> Iterator[tuple[KernelSession, KernelGate]]:
+    """A kernel started in the sandbox's current folders, with the preamble installed."""
+    env = kernel_env(sandbox.workdir, torch_threads)
+    with start_kernel_session(sandbox, env, limits.kernel_start_timeout_s, limits.max_cell_output_bytes) as session:
+        yield session, run_preamble(session, data, limits.kernel_start_timeout_s, limits.preload)
 
 
 @contextmanager
