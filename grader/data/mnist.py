@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.data.idx import RAW_FILES, idx_bytes
+from grader.data.idx import RAW_FILES, idx_bytes, images_from_grey
 from grader.data.split import DataArrays, stratified_split
 
 SPLIT_SEED = 20111
@@ -88,12 +88,9 @@ def load_mnist() -> DataArrays:
     """All parts as float32 N x 1 x 28 x 28 in [0, 1] (grey level / 255, like ToTensor) and int64 labels."""
     grey, labels = _grey_levels()
     split = _split_indices()
-
-    def images(index: np.ndarray) -> np.ndarray:
-        return (grey[index][:, None] / np.float32(255)).astype(np.float32)
-
-    return DataArrays(images(split.x_train), labels[split.x_train], images(split.x_test), labels[split.x_test],
-                      images(split.x_hidden), labels[split.x_hidden])
+    return DataArrays(images_from_grey(grey[split.x_train]), labels[split.x_train],
+                      images_from_grey(grey[split.x_test]), labels[split.x_test],
+                      images_from_grey(grey[split.x_hidden]), labels[split.x_hidden])
 
 
 def student_file_bytes() -> bytes:
