@@ -89,6 +89,23 @@ def test_integer_nested_list_output_passes(rubric):
     assert verdict.status == "pass"
 
 
+def test_ragged_nested_list_output_is_not_numeric(rubric):
+    output = {"type": "builtins.list", "items": [
+        {"type": "builtins.list", "items": [number(19), number(25)]},
+        {"type": "builtins.list", "items": [number(37)]}]}
+    verdict = FUNCTIONS.evaluate(rubric.check("A2.slide_example"), slide(output), context(rubric))
+    assert verdict.status == "fail"
+    assert "returned builtins.list, which is not a number or an array of numbers" in verdict.message
+    assert verdict.observed == "a builtins.list"
+
+
+def test_nan_and_infinite_values_fail_and_are_shown(rubric):
+    verdict = FUNCTIONS.evaluate(rubric.check("A2.slide_example"),
+                                 slide(tensor([[19.0, float("nan")], [37.0, float("inf")]])), context(rubric))
+    assert verdict.status == "fail"
+    assert "expected" in verdict.message and "nan" in verdict.message and "inf" in verdict.message
+
+
 def test_pass_message_names_the_defining_cell_counted_from_one(rubric):
     verdict = FUNCTIONS.evaluate(rubric.check("A2.slide_example"), slide(tensor(SLIDE_ANSWER)),
                                  context(rubric, definitions={"conv2d_single": 2}))
